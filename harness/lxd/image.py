@@ -1,0 +1,102 @@
+"""The busybox container image, built locally from Debian's busybox-static (no internet)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+import time
+from importlib import resources
+from pathlib import Path
+
+BUSYBOX = Path("/bin/busybox")
+IMAGE_ALIAS = "busybox"
+_DIRS = ["bin", "sbin", "usr/bin", "usr/sbin", "etc/init.d", "proc", "sys", "dev", "tmp", "run",
+         "var/run", "root"]
+
+
+class ImageError(RuntimeError):
+    pass
+
+
+def _static_busybox() -> Path:
+    if not BUSYBOX.exists():
+        raise ImageError(f"{BUSYBOX} is missing: install Debian's busybox-static")
+    out = subprocess.run(["file", "-L", str(BUSYBOX)], capture_output=True, text=True).stdout
+    if "dynamically linked" in out:
+        raise ImageError(f"{BUSYBOX} is dynamically linked: install busybox-static, not busybox")
+    return BUSYBOX
+
+
+def _applets(busybox: Path) -> list[str]:
+    out = subprocess.run([str(busybox), "--list-full"], capture_output=True, text=True, check=True)
+    return [line for line in out.stdout.split() if line and "/" in line]
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = mode
+    info.mtime = int(time.time())
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _add_dir(tar: tarfile.TarFile, name: str, mode: int = 0o755) -> None:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    info.mode = mode
+    tar.addfile(info)
+
+
+def _asset(name: str) -> bytes:
+    return resources.files("harness.lxd").joinpath("busybox", name).read_bytes()
+
+
+def _metadata() -> bytes:
+    return (
+        "architecture: x86_64\n"
+        f"creation_date: {int(time.time())}\n"
+        "properties:\n"
+        "  description: busybox (harness, built from busybox-static)\n"
+        "  os: busybox\n"
+        "  release: static\n"
+        "templates:\n"
+        "  /etc/hostname:\n"
+        "    when: [create, copy, rename]\n"
+        "    template: hostname.tpl\n"
+    ).encode()
+
+
+def build_busybox_image(cache_dir: Path) -> Path:
+    """Write a unified LXD image tarball (metadata + rootfs) once per cache folder."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    target = cache_dir / "busybox-image.tar.gz"
+    if target.exists():
+        return target
+    busybox = _static_busybox()
+    partial = target.with_suffix(".partial")
+    with tarfile.open(partial, "w:gz", compresslevel=1) as tar:
+        _add_bytes(tar, "metadata.yaml", _metadata())
+        _add_dir(tar, "templates")
+        _add_bytes(tar, "templates/hostname.tpl", b"{{ container.name }}\n")
+        _add_dir(tar, "rootfs")
+        for folder in _DIRS:
+            _add_dir(tar, f"rootfs/{folder}", 0o1777 if folder == "tmp" else 0o755)
+        tar.add(busybox, arcname="rootfs/bin/busybox")
+        for applet in _applets(busybox):
+            applet = applet.lstrip("/")
+            if applet == "bin/busybox":
+                continue
+            link = tarfile.TarInfo(f"rootfs/{applet}")
+            link.type = tarfile.SYMTYPE
+            link.linkname = "/bin/busybox"
+            tar.addfile(link)
+        _add_bytes(tar, "rootfs/etc/inittab", _asset("inittab"))
+        _add_bytes(tar, "rootfs/etc/init.d/rcS", _asset("rcS"), 0o755)
+        _add_bytes(tar, "rootfs/etc/udhcpc.script", _asset("udhcpc.script"), 0o755)
+        _add_bytes(tar, "rootfs/etc/hostname", b"busybox\n")
+        _add_bytes(tar, "rootfs/etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
+        _add_bytes(tar, "rootfs/etc/group", b"root:x:0:\n")
+        _add_bytes(tar, "rootfs/etc/resolv.conf", b"")
+    partial.rename(target)
+    return target

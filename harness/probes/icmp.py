@@ -1,0 +1,85 @@
+"""ICMP echo probes: reachability, and DF-set path MTU probing."""
+
+from __future__ import annotations
+
+import errno
+import random
+import socket
+import time
+
+from scapy.layers.inet import ICMP, IP, IPerror, ICMPerror
+from scapy.packet import Raw
+
+IP_HEADER = 20
+ICMP_HEADER = 8
+
+
+def _echo(dst: str, ident: int, seq: int, size: int, df: bool, ttl: int) -> bytes:
+    payload = b"\x00" * max(0, size - IP_HEADER - ICMP_HEADER)
+    # src 0.0.0.0 and id 0: the kernel fills both in (IP_HDRINCL semantics)
+    packet = IP(src="0.0.0.0", dst=dst, id=0, ttl=ttl, flags="DF" if df else 0)
+    return bytes(packet / ICMP(type=8, id=ident, seq=seq) / Raw(payload))
+
+
+def ping(dst: str, count: int = 3, size: int = 84, df: bool = False, timeout: float = 2.0,
+         interval: float = 0.1, ttl: int = 64) -> dict:
+    """Send `count` echo requests of total IP length `size`; report what came back.
+
+    Returns sent/received counts, round-trip times, ICMP errors (with the next-hop MTU of
+    "fragmentation needed") and local send errors (EMSGSIZE when the packet does not even
+    fit the first link).
+    """
+    ident = random.randrange(1, 0xFFFF)
+    out = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    ins = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    ins.setblocking(False)
+    result: dict = {"dst": dst, "size": size, "df": df, "sent": 0, "received": 0,
+                    "rtt_ms": [], "reply_from": [], "errors": [], "local_errors": []}
+    sent_at: dict[int, float] = {}
+    try:
+        for seq in range(1, count + 1):
+            try:
+                out.sendto(_echo(dst, ident, seq, size, df, ttl), (dst, 0))
+                sent_at[seq] = time.monotonic()
+                result["sent"] += 1
+            except OSError as exc:
+                name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+                result["local_errors"].append(f"{name}: {exc.strerror}")
+            deadline = time.monotonic() + (interval if seq < count else timeout)
+            _collect(ins, ident, sent_at, result, deadline)
+            if seq == count:
+                break
+    finally:
+        out.close()
+        ins.close()
+    return result
+
+
+def _collect(ins: socket.socket, ident: int, sent_at: dict[int, float], result: dict,
+             deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if result["received"] >= len(sent_at) and sent_at:
+            return
+        try:
+            data = ins.recv(65535)
+        except BlockingIOError:
+            time.sleep(0.005)
+            continue
+        packet = IP(data)
+        icmp = packet.getlayer(ICMP)
+        if icmp is None:
+            continue
+        if icmp.type == 0 and icmp.id == ident and icmp.seq in sent_at:
+            result["received"] += 1
+            result["rtt_ms"].append(round((time.monotonic() - sent_at[icmp.seq]) * 1000, 3))
+            if packet.src not in result["reply_from"]:
+                result["reply_from"].append(packet.src)
+        elif icmp.type in (3, 11) and packet.haslayer(IPerror):
+            inner = packet[ICMPerror] if packet.haslayer(ICMPerror) else None
+            if inner is None or inner.id != ident:
+                continue
+            error = {"from": packet.src, "type": int(icmp.type), "code": int(icmp.code)}
+            if icmp.type == 3 and icmp.code == 4:
+                error["next_hop_mtu"] = int(icmp.nexthopmtu)
+            result["errors"].append(error)
+            result["received_errors"] = len(result["errors"])

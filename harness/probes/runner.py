@@ -1,0 +1,107 @@
+"""Runs probe functions inside network namespaces.
+
+A fork server imports scapy once per run; every probe is a fork of it that enters the
+target namespace (`setns` on a namespace file: /run/netns/NAME, or /proc/PID/ns/net for an
+instance), refreshes scapy's interface and route tables, runs one probe function and sends
+its JSON-able result back. Probes are named "module.function" (for example "icmp.ping") and
+take only JSON-able keyword arguments, so the same call can be shipped to a remote host.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import multiprocessing
+import os
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+CLONE_NEWNET = 0x40000000
+_PRELOAD = ["harness.probes.preload"]
+
+
+class ProbeError(RuntimeError):
+    """The probe itself broke (not: the behaviour was absent)."""
+
+
+def _enter(netns_path: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(netns_path, os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise ProbeError(f"setns({netns_path}): {os.strerror(err)}")
+    finally:
+        os.close(fd)
+    from scapy.config import conf
+
+    conf.ifaces.reload()
+    conf.route.resync()
+
+
+def _resolve(name: str):
+    module, _, func = name.rpartition(".")
+    return getattr(importlib.import_module(f"harness.probes.{module}"), func)
+
+
+def _child(netns_path: str, name: str, kwargs: dict[str, Any], conn: Connection, ready) -> None:
+    try:
+        _enter(netns_path)
+        func = _resolve(name)
+        if ready is not None:
+            kwargs = {**kwargs, "ready": ready.set}
+        conn.send(("ok", func(**kwargs)))
+    except BaseException as exc:  # the parent must hear about every failure
+        conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}"))
+    finally:
+        conn.close()
+
+
+@dataclass
+class Running:
+    """A probe running in the background (a sniffer); `result()` waits for it."""
+
+    name: str
+    process: Any
+    conn: Connection
+    timeout: float
+
+    def result(self) -> Any:
+        if not self.conn.poll(self.timeout):
+            self.process.kill()
+            self.process.join()
+            raise ProbeError(f"probe {self.name} gave no answer in {self.timeout:.0f} s")
+        status, value = self.conn.recv()
+        self.process.join()
+        if status != "ok":
+            raise ProbeError(f"probe {self.name} failed: {value}")
+        return value
+
+
+class ProbeRunner:
+    def __init__(self) -> None:
+        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx.set_forkserver_preload(_PRELOAD)
+
+    def start(self, netns_path: str, probe: str, /, *, timeout: float = 30,
+              wait_ready: bool = False, **kwargs: Any) -> Running:
+        name = probe
+        parent, child = self._ctx.Pipe(duplex=False)
+        ready = self._ctx.Event() if wait_ready else None
+        process = self._ctx.Process(target=_child, args=(netns_path, name, kwargs, child, ready),
+                                    daemon=True)
+        process.start()
+        child.close()
+        running = Running(name, process, parent, timeout)
+        if ready is not None and not ready.wait(timeout=10):
+            if parent.poll(0):
+                running.result()  # raises the probe's own error
+            process.kill()
+            process.join()
+            raise ProbeError(f"probe {name} did not get ready in 10 s")
+        return running
+
+    def call(self, netns_path: str, probe: str, /, *, timeout: float = 30, **kwargs: Any) -> Any:
+        return self.start(netns_path, probe, timeout=timeout, **kwargs).result()

@@ -1,0 +1,106 @@
+"""Outcomes of a run: what reports read, and all they read."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class Outcome(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+@dataclass
+class CheckResult:
+    id: str  # "INDEX-TYPE", unique within its scenario
+    type: str
+    outcome: Outcome
+    reason: str = ""
+    evidence: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    expect_failure: bool = False
+    duration: float = 0.0
+    pcaps: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["outcome"] = str(self.outcome)
+        return data
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    source: str | None = None
+    description: str = ""
+    tags: list[str] = field(default_factory=list)
+    substrate: str = "local"
+    checks: list[CheckResult] = field(default_factory=list)
+    #: seconds per phase: up, apply, checks, down
+    phases: dict[str, float] = field(default_factory=dict)
+    #: set when the scenario could not be brought up or applied; every check then failed
+    error: str | None = None
+    capabilities: dict[str, dict[str, bool]] = field(default_factory=dict)
+    #: where the run stopped when it was interrupted (Ctrl-C, SIGTERM)
+    interrupted: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or any(c.outcome == Outcome.FAIL for c in self.checks)
+
+    def counts(self) -> dict[str, int]:
+        counts = {str(o): 0 for o in Outcome}
+        for check in self.checks:
+            counts[str(check.outcome)] += 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["checks"] = [c.to_dict() for c in self.checks]
+        return data
+
+
+@dataclass
+class RunResult:
+    scenarios: list[ScenarioResult] = field(default_factory=list)
+    started: str = ""
+    duration: float = 0.0
+    substrate: str = "local"
+
+    @property
+    def failed(self) -> bool:
+        return any(s.failed for s in self.scenarios)
+
+    def counts(self) -> dict[str, int]:
+        total = {str(o): 0 for o in Outcome}
+        for scenario in self.scenarios:
+            for key, value in scenario.counts().items():
+                total[key] += value
+        return total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "started": self.started,
+            "duration": self.duration,
+            "substrate": self.substrate,
+            "scenarios": [s.to_dict() for s in self.scenarios],
+        }
+
+    @classmethod
+    def from_json(cls, path: Path) -> RunResult:
+        data = json.loads(path.read_text())
+        scenarios = []
+        for s in data["scenarios"]:
+            checks = [CheckResult(**{**c, "outcome": Outcome(c["outcome"])}) for c in s["checks"]]
+            scenarios.append(ScenarioResult(**{**s, "checks": checks}))
+        return cls(
+            scenarios=scenarios,
+            started=data.get("started", ""),
+            duration=data.get("duration", 0.0),
+            substrate=data.get("substrate", "local"),
+        )

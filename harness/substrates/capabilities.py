@@ -1,0 +1,86 @@
+"""What this machine's kernel can do, found by trying each feature in a scratch namespace."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.shell import run
+
+#: feature -> (what a skip says when it is missing, argv lists to try in order; all must work)
+_PROBES: dict[str, tuple[str, list[list[str]]]] = {
+    "vxlan": ("kernel has no vxlan", [["link", "add", "vx0", "type", "vxlan", "id", "1",
+                                       "dstport", "4789"]]),
+    "vxlan_external": ("kernel has no vxlan external mode", [
+        ["link", "add", "vx1", "type", "vxlan", "external", "dstport", "4790"]]),
+    "gretap": ("kernel has no gretap", [["link", "add", "gt0", "type", "gretap",
+                                         "local", "127.0.0.1", "remote", "127.0.0.2"]]),
+    "8021q": ("kernel has no 802.1Q VLAN devices", [
+        ["link", "add", "ve0", "type", "veth", "peer", "name", "ve1"],
+        ["link", "add", "link", "ve0", "name", "ve0.5", "type", "vlan", "id", "5"]]),
+    "vlan_filtering": ("kernel bridge has no vlan_filtering", [
+        ["link", "add", "br0", "type", "bridge", "vlan_filtering", "1"]]),
+    "macvlan": ("kernel has no macvlan", [
+        ["link", "add", "mp0", "type", "veth", "peer", "name", "mp1"],
+        ["link", "add", "mv0", "link", "mp0", "type", "macvlan", "mode", "bridge"]]),
+    "ipip": ("kernel has no ipip", [["link", "add", "ip0", "type", "ipip",
+                                     "local", "127.0.0.1", "remote", "127.0.0.2"]]),
+    "geneve": ("kernel has no geneve", [["link", "add", "gn0", "type", "geneve", "id", "1",
+                                         "remote", "127.0.0.2"]]),
+    "dummy": ("kernel has no dummy devices", [["link", "add", "du0", "type", "dummy"]]),
+    "fan_map": ("kernel has no Ubuntu fan-map patch", [
+        ["link", "add", "fan0", "type", "vxlan", "id", "3", "dstport", "0",
+         "fan-map", "10.0.0.0/8:172.21.0.0/16"]]),
+}
+
+
+@dataclass
+class Capabilities:
+    works: dict[str, bool] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # feature -> why it is missing
+
+    def reason(self, feature: str) -> str:
+        return self.notes.get(feature, f"{feature} is not available")
+
+
+def _boot_id() -> str:
+    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
+def _probe_openvswitch(netns: str) -> bool:
+    families = run(["genl", "ctrl", "list"], netns=netns, check=False).stdout
+    return "ovs_datapath" in families
+
+
+def probe(cache_dir: Path | None = None) -> Capabilities:
+    """Try every feature once per boot of this kernel (the answer is cached by boot id)."""
+    cache = cache_dir / f"capabilities-{_boot_id()}.json" if cache_dir else None
+    if cache is not None and cache.exists():
+        data = json.loads(cache.read_text())
+        return Capabilities(data["works"], data["notes"])
+    caps = Capabilities()
+    netns = f"hl-cap-{secrets.token_hex(3)}"
+    run(["ip", "netns", "add", netns])
+    try:
+        for feature, (missing, steps) in _PROBES.items():
+            ok = all(run(["ip", "-n", netns, *step], check=False).returncode == 0
+                     for step in steps)
+            caps.works[feature] = ok
+            if not ok:
+                caps.notes[feature] = missing
+        caps.works["openvswitch_datapath"] = _probe_openvswitch(netns)
+        if not caps.works["openvswitch_datapath"]:
+            caps.notes["openvswitch_datapath"] = (
+                "kernel has no openvswitch datapath (Open vSwitch falls back to userspace)")
+        nft = run(["nft", "list", "tables"], netns=netns, check=False)
+        caps.works["nftables"] = nft.returncode == 0
+        if nft.returncode != 0:
+            caps.notes["nftables"] = "nftables does not work here"
+    finally:
+        run(["ip", "netns", "del", netns], check=False)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"works": caps.works, "notes": caps.notes}))
+    return caps

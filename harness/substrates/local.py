@@ -1,0 +1,344 @@
+"""The local substrate: every node is a network namespace on this machine.
+
+Layout of a lab with run id RID:
+- `hl-RID-fabric`: one Linux bridge per segment (`seg0`, `seg1`, ...), the "switches";
+- `hl-RID-upstream`: the WAN router, on the default segment with one address per host subnet
+  (the last usable one) and 198.51.100.1 on its loopback; every host routes default to it;
+- `hl-RID-HOST`: a host, with `eth0` on the default segment plus its extra NICs, and its own
+  LXD daemon (own LXD_DIR, own mount namespace with the cgroup hierarchy LXD expects);
+- `hl-RID-PEER`: plain LAN nodes.
+Every veth is created directly between two lab namespaces: nothing is ever attached to the
+machine's own network, so no lab packet can leave the machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pylxd
+import yaml
+
+from harness.lxd.image import IMAGE_ALIAS, build_busybox_image
+from harness.shell import CommandError, run
+from harness.substrates import capabilities
+from harness.substrates.base import HostNode, Lab, Node, Substrate, SubstrateError, progress
+from harness.topology import (
+    DEFAULT_SEGMENT,
+    UPSTREAM,
+    UPSTREAM_WAN_ADDRESS,
+    Host,
+    Topology,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WORK_ROOT = Path(os.environ.get("HARNESS_WORKDIR", "/var/tmp/lxd-harness"))
+NETNS_PREFIX = "hl-"
+LXD_READY_TIMEOUT = 30
+
+# LXD inside `ip netns exec` sees a fresh /sys without cgroups; give it the hierarchy it expects.
+_LXD_LAUNCHER = """
+set -e
+mount -t tmpfs cgroup /sys/fs/cgroup
+for c in cpu cpuacct cpuset memory devices freezer blkio pids; do
+    mkdir /sys/fs/cgroup/$c; mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c
+done
+mkdir /sys/fs/cgroup/systemd; mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
+mkdir /sys/fs/cgroup/unified; mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
+exec lxd --group root --logfile "$LXD_DIR/lxd.log"
+"""
+
+REQUIRED_TOOLS = {
+    "ip": "iproute2",
+    "lxd": "lxd",
+    "lxc": "lxd-client (or lxd)",
+    "dnsmasq": "dnsmasq-base",
+    "nft": "nftables",
+    "busybox": "busybox-static",
+}
+
+
+def new_run_id() -> str:
+    return secrets.token_hex(3)
+
+
+def netns_name(run_id: str, node: str) -> str:
+    return f"{NETNS_PREFIX}{run_id}-{node}"
+
+
+def default_bridge_address(host: Host) -> str:
+    return f"10.218.{host.index}.1/24"
+
+
+class LocalSubstrate(Substrate):
+    name = "local"
+
+    def __init__(self, work_root: Path = DEFAULT_WORK_ROOT, run_id: str | None = None):
+        self.work_root = work_root
+        self.run_id = run_id or new_run_id()
+        self._daemons: dict[int, object] = {}  # pid -> Popen, so that we reap what we start
+
+    # ---------------------------------------------------------------- preflight
+    def preflight(self, topology: Topology) -> list[str]:
+        problems = []
+        if os.geteuid() != 0:
+            problems.append("the local substrate needs root (network namespaces, LXD daemons)")
+        for tool, package in REQUIRED_TOOLS.items():
+            if shutil.which(tool) is None:
+                problems.append(f"`{tool}` not found: install Debian's {package}")
+        if not Path("/proc/self/ns/net").exists():
+            problems.append("this kernel has no network namespaces")
+        return problems
+
+    # ---------------------------------------------------------------- up
+    def up(self, topology: Topology) -> Lab:
+        workdir = self.work_root / self.run_id
+        workdir.mkdir(parents=True, exist_ok=False)
+        # Unprivileged containers (uid 100000+) must traverse the path to their rootfs.
+        os.chmod(self.work_root, 0o711)
+        os.chmod(workdir, 0o711)
+        lab = Lab(run_id=self.run_id, scenario=topology.name, substrate=self.name,
+                  workdir=str(workdir))
+        lab.save(workdir / "lab.json")
+        started = time.monotonic()
+        try:
+            self._make_nodes(lab, topology)
+            lab.save(workdir / "lab.json")
+            self._wire(lab, topology)
+            caps = capabilities.probe(self.work_root / "cache")
+            lab.capabilities, lab.capability_notes = caps.works, caps.notes
+            image = build_busybox_image(self.work_root / "cache")
+            with ThreadPoolExecutor(max_workers=max(1, len(topology.hosts))) as pool:
+                futures = [pool.submit(self._start_lxd, lab, host, image)
+                           for host in topology.hosts.values()]
+                for future in futures:
+                    future.result()
+        except BaseException:
+            lab.save(workdir / "lab.json")
+            leftovers = self.down(lab)
+            if leftovers:
+                log.error("teardown after failed bring-up left: %s", "; ".join(leftovers))
+            raise
+        lab.timings["up"] = time.monotonic() - started
+        lab.save(workdir / "lab.json")
+        return lab
+
+    def _make_nodes(self, lab: Lab, topology: Topology) -> None:
+        rid = self.run_id
+        for name, kind in [("fabric", "fabric"), (UPSTREAM, "upstream")]:
+            lab.nodes[name] = Node(name=name, kind=kind, netns=netns_name(rid, name))
+        for peer in topology.peers:
+            lab.nodes[peer] = Node(name=peer, kind="peer", netns=netns_name(rid, peer))
+        for host in topology.hosts:
+            lab.hosts[host] = HostNode(
+                name=host, kind="host", netns=netns_name(rid, host),
+                lxd_dir=str(Path(lab.workdir) / host / "lxd"),
+            )
+        for node in [*lab.nodes.values(), *lab.hosts.values()]:
+            run(["ip", "netns", "add", node.netns], where=node.name)
+            run(["ip", "-n", node.netns, "link", "set", "lo", "up"], where=node.name)
+            for key in ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.disable_ipv6=1",
+                        "net.ipv6.conf.default.disable_ipv6=1"):
+                run(["sysctl", "-qw", key], netns=node.netns, where=node.name)
+
+    def _default_segment(self, topology: Topology) -> str:
+        return DEFAULT_SEGMENT if DEFAULT_SEGMENT in topology.segments else next(
+            iter(topology.segments))
+
+    def _wire(self, lab: Lab, topology: Topology) -> None:
+        fabric = lab.fabric.netns
+        for i, (name, segment) in enumerate(topology.segments.items()):
+            bridge = f"seg{i}"
+            lab.segments[name] = bridge
+            run(["ip", "-n", fabric, "link", "add", bridge, "mtu", str(segment.mtu),
+                 "type", "bridge", "stp_state", "0", "forward_delay", "0"], where="fabric")
+            # The fabric is a switch: it must not itself filter or answer anything.
+            run(["ip", "-n", fabric, "link", "set", bridge, "up"], where="fabric")
+        lan = self._default_segment(topology)
+
+        upstream = lab.nodes[UPSTREAM]
+        self._plug(lab, topology, upstream, "eth0", lan)
+        for gateway in {host.gateway for host in topology.hosts.values()}:
+            prefix = next(h.underlay.network.prefixlen for h in topology.hosts.values()
+                          if h.gateway == gateway)
+            self._ip(upstream, "addr", "add", f"{gateway}/{prefix}", "dev", "eth0")
+        self._ip(upstream, "addr", "add", str(UPSTREAM_WAN_ADDRESS), "dev", "lo")
+
+        for host in topology.hosts.values():
+            node = lab.hosts[host.name]
+            self._plug(lab, topology, node, "eth0", lan)
+            self._ip(node, "addr", "add", str(host.underlay), "dev", "eth0")
+            self._ip(node, "route", "add", "default", "via", str(host.gateway))
+            for nic in host.interfaces.values():
+                self._plug(lab, topology, node, nic.name, nic.segment, nic.mtu)
+
+        for peer in topology.peers.values():
+            node = lab.nodes[peer.name]
+            self._plug(lab, topology, node, "eth0", peer.segment)
+            if peer.address is not None:
+                self._ip(node, "addr", "add", str(peer.address), "dev", "eth0")
+                gateways = [h.gateway for h in topology.hosts.values()
+                            if peer.address.ip in h.underlay.network]
+                if gateways and peer.segment == lan:
+                    self._ip(node, "route", "add", "default", "via", str(gateways[0]))
+
+    def _plug(self, lab: Lab, topology: Topology, node: Node, nic: str, segment: str,
+              mtu: int | None = None) -> None:
+        """A veth from `nic` in the node to the segment's bridge in the fabric."""
+        fabric = lab.fabric.netns
+        used = {end for n in [*lab.nodes.values(), *lab.hosts.values()]
+                for _, end in n.links.values()}
+        base = f"{node.name[:6]}-{nic[:8]}"
+        outer, counter = base, 0
+        while outer in used:
+            counter += 1
+            outer = f"{base[:12]}{counter}"
+        seg_mtu = topology.segments[segment].mtu
+        run(["ip", "-n", node.netns, "link", "add", nic, "mtu", str(mtu or seg_mtu),
+             "type", "veth", "peer", "name", outer, "netns", fabric], where=node.name)
+        run(["ip", "-n", fabric, "link", "set", outer, "mtu", str(seg_mtu),
+             "master", lab.segments[segment], "up"], where="fabric")
+        run(["ip", "-n", node.netns, "link", "set", nic, "up"], where=node.name)
+        node.links[nic] = [segment, outer]
+
+    def _ip(self, node: Node, *args: str) -> None:
+        run(["ip", "-n", node.netns, *args], where=node.name)
+
+    # ---------------------------------------------------------------- LXD
+    def _start_lxd(self, lab: Lab, host: Host, image: Path) -> None:
+        import subprocess
+
+        node = lab.hosts[host.name]
+        lxd_dir = Path(node.lxd_dir)
+        lxd_dir.mkdir(parents=True)
+        os.chmod(lxd_dir.parent, 0o711)
+        started = time.monotonic()
+        env = {**os.environ, **node.lxc_env}
+        with open(lxd_dir.parent / "daemon.out", "wb") as out:
+            proc = subprocess.Popen(
+                ["ip", "netns", "exec", node.netns, "sh", "-c", _LXD_LAUNCHER],
+                env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self._daemons[proc.pid] = proc
+        node.pids.append(proc.pid)
+        try:
+            run(["lxd", "waitready", f"--timeout={LXD_READY_TIMEOUT}"], env=node.lxc_env,
+                timeout=LXD_READY_TIMEOUT + 5, where=host.name)
+        except CommandError as exc:
+            tail = (lxd_dir.parent / "daemon.out").read_text(errors="replace")[-2000:]
+            raise SubstrateError(f"{host.name}: LXD did not start:\n{tail}") from exc
+        run(["lxd", "init", "--preseed"], env=node.lxc_env, input=self._preseed(host),
+            where=host.name)
+        client = pylxd.Client(endpoint=node.lxd_socket)
+        created = client.images.create(image.read_bytes(), wait=True)
+        created.add_alias(IMAGE_ALIAS, "busybox built by the harness")
+        progress.info("%s: LXD ready in %.1f s", host.name, time.monotonic() - started)
+
+    def _preseed(self, host: Host) -> str:
+        bridge_config = {"ipv4.address": default_bridge_address(host), "ipv4.nat": "true",
+                         "ipv6.address": "none"}
+        if "lxdbr0" in host.networks:
+            bridge_config.update(host.networks["lxdbr0"].config)
+        preseed = {
+            "config": {"images.auto_update_interval": "0"},
+            "networks": [{"name": "lxdbr0", "type": "bridge", "config": bridge_config}],
+            "storage_pools": [{"name": "default", "driver": "dir"}],
+            "profiles": [{
+                "name": "default",
+                # busybox init powers off on SIGUSR2, not on LXD's default SIGPWR
+                "config": {"raw.lxc": "lxc.signal.halt = SIGUSR2"},
+                "devices": {
+                    "root": {"path": "/", "pool": "default", "type": "disk"},
+                    "eth0": {"name": "eth0", "network": "lxdbr0", "type": "nic"},
+                },
+            }],
+        }
+        return yaml.safe_dump(preseed)
+
+    # ---------------------------------------------------------------- down
+    def down(self, lab: Lab) -> list[str]:
+        started = time.monotonic()
+        leftovers: list[str] = []
+        with ThreadPoolExecutor(max_workers=max(1, len(lab.hosts))) as pool:
+            for problems in pool.map(self._stop_lxd, lab.hosts.values()):
+                leftovers.extend(problems)
+        for node in [*lab.hosts.values(), *lab.nodes.values()]:
+            leftovers.extend(self._remove_namespace(node))
+        workdir = Path(lab.workdir)
+        if workdir.exists():
+            shutil.rmtree(workdir, ignore_errors=True)
+            if workdir.exists():
+                leftovers.append(f"work folder {workdir}")
+        lab.timings["down"] = time.monotonic() - started
+        return leftovers
+
+    def _stop_lxd(self, node: HostNode) -> list[str]:
+        if not Path(node.lxd_socket).exists():
+            return self._kill(node.pids)
+        try:
+            client = pylxd.Client(endpoint=node.lxd_socket)
+            for instance in client.instances.all():
+                if instance.status != "Stopped":
+                    instance.stop(force=True, wait=True)
+        except Exception as exc:  # a broken daemon must not stop the teardown
+            log.warning("%s: could not stop instances: %s", node.name, exc)
+        try:
+            run(["lxd", "shutdown", "--timeout=10"], env=node.lxc_env, timeout=20,
+                where=node.name)
+        except CommandError as exc:
+            log.warning("%s: lxd shutdown: %s", node.name, exc)
+        return self._kill(node.pids)
+
+    def _kill(self, pids: list[int]) -> list[str]:
+        """Wait for our daemons to exit; SIGKILL their process group if they do not."""
+        deadline = time.monotonic() + 5
+        for pid in pids:
+            proc = self._daemons.pop(pid, None)
+            while _alive(pid) and time.monotonic() < deadline:
+                if proc is not None and proc.poll() is not None:  # type: ignore[attr-defined]
+                    break
+                time.sleep(0.05)
+            if _alive(pid):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if proc is not None:
+                proc.wait(timeout=5)  # type: ignore[attr-defined]
+        return []
+
+    def _remove_namespace(self, node: Node) -> list[str]:
+        if not Path(f"/run/netns/{node.netns}").exists():
+            return []
+        # Whatever still runs in a lab namespace was started by this lab (dnsmasq, OVS, ...).
+        pids = run(["ip", "netns", "pids", node.netns], check=False).stdout.split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            run(["ip", "netns", "del", node.netns], where=node.name)
+        except CommandError as exc:
+            return [f"namespace {node.netns}: {exc}"]
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"
