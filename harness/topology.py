@@ -88,6 +88,8 @@ class Peer:
     address: ipaddress.IPv4Interface | None = None
     #: when set, the peer runs a DHCP server handing out this range ("first,last")
     dhcp_range: str | None = None
+    #: True for a segment's `SEGMENT-peer` that checks use without the scenario declaring it
+    implicit: bool = False
 
 
 @dataclass(frozen=True)

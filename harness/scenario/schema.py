@@ -94,7 +94,7 @@ def _lxd_value(value: Any) -> Any:
     if isinstance(value, int | float):
         return str(value)
     if value is None:
-        raise ValueError("a value is needed (write \"\" for an empty string)")
+        raise ValueError('a value is needed (write "" for an empty string)')
     return value  # anything else that isn't a string fails as "valid string"
 
 
@@ -111,6 +111,14 @@ def _ipv4_address(value: str) -> str:
         return str(ipaddress.IPv4Address(value))
     except ValueError:
         raise ValueError(f"{value!r} is not an IPv4 address") from None
+
+
+def is_ipv4_address(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _ipv4_interface(value: str) -> str:
@@ -426,7 +434,7 @@ class CheckEntry(Model):
         known = ", ".join(CHECK_TYPES)
         if len(data) != 1:
             raise ValueError(f"a check is a mapping with exactly one key, its type ({known})")
-        (kind, params), = data.items()
+        ((kind, params),) = data.items()
         if kind not in CHECK_TYPES:
             raise ValueError(f"unknown check type {kind!r} (known: {known})")
         # `- ping:` with nothing after it: report the missing parameters instead of accepting

@@ -1,0 +1,137 @@
+"""Check types: a spec from the scenario -> probes -> a verdict with evidence.
+
+A check *observes* whether a behaviour is present. The verdict follows from that and from
+`expect_failure`; a check that could not observe anything (`Inconclusive`) always fails,
+whatever was expected, and a missing capability is a skip that names it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from harness.checks.context import CheckContext, Inconclusive
+from harness.probes.runner import ProbeError
+from harness.results import CheckResult, Outcome
+from harness.topology import CheckSpec
+
+__all__ = ["Check", "CheckContext", "Inconclusive", "Observation", "register", "run_check"]
+
+
+@dataclass
+class Observation:
+    present: bool  # the behaviour the check describes was seen
+    summary: str  # one line: what decided it
+    evidence: list[str] = field(default_factory=list)
+    pcaps: list[str] = field(default_factory=list)
+
+
+class Check:
+    type: ClassVar[str]
+    #: capabilities (from the substrate's probe) this check needs to observe anything
+    needs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, spec: CheckSpec):
+        self.spec = spec
+        self.params: dict[str, Any] = spec.params
+
+    def parts(self) -> list[str]:
+        """Labels of the results this check yields (one unlabelled result by default)."""
+        return [""]
+
+    def expected_absent(self, part: str) -> bool:
+        return self.spec.expect_failure
+
+    def needed(self, ctx: CheckContext) -> tuple[str, ...]:
+        return self.needs
+
+    def observe(self, ctx: CheckContext, part: str) -> Observation:
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, type[Check]] = {}
+
+
+def register(cls: type[Check]) -> type[Check]:
+    REGISTRY[cls.type] = cls
+    return cls
+
+
+def result_id(spec: CheckSpec, part: str) -> str:
+    return f"{spec.id}[{part}]" if part else spec.id
+
+
+def check_for(spec: CheckSpec) -> Check:
+    if spec.type not in REGISTRY:
+        raise KeyError(f"unknown check type {spec.type!r}; known: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[spec.type](spec)
+
+
+def planned_ids(spec: CheckSpec) -> list[str]:
+    """The result ids a check will produce, known before anything runs (for pytest)."""
+    try:
+        return [result_id(spec, part) for part in check_for(spec).parts()]
+    except KeyError:
+        return [spec.id]
+
+
+def run_check(spec: CheckSpec, ctx: CheckContext, require_all: bool = False) -> list[CheckResult]:
+    try:
+        check = check_for(spec)
+    except KeyError as exc:
+        return [_result(spec, "", Outcome.FAIL, str(exc.args[0]), [], 0.0)]
+    missing = _missing(check, spec, ctx)
+    results = []
+    for part in check.parts():
+        started = time.monotonic()
+        if missing:
+            outcome = Outcome.FAIL if require_all else Outcome.SKIP
+            reason = "; ".join(missing) + (" (--require-all)" if require_all else "")
+            results.append(_result(spec, part, outcome, reason, [], 0.0))
+            continue
+        evidence: list[str] = []
+        pcaps: list[str] = []
+        try:
+            seen = check.observe(ctx, part)
+            evidence, pcaps = seen.evidence, seen.pcaps
+            outcome, reason = _verdict(seen, check.expected_absent(part))
+        except Inconclusive as exc:
+            outcome, reason = Outcome.FAIL, f"inconclusive: {exc}"
+        except ProbeError as exc:
+            outcome, reason = Outcome.FAIL, f"probe error: {exc}"
+        except Exception as exc:  # a check must report, not crash the run
+            outcome, reason = Outcome.FAIL, f"error: {type(exc).__name__}: {exc}"
+        results.append(_result(spec, part, outcome, reason, evidence,
+                               time.monotonic() - started, pcaps, check.expected_absent(part)))
+    return results
+
+
+def _missing(check: Check, spec: CheckSpec, ctx: CheckContext) -> list[str]:
+    reasons = []
+    for feature in (*check.needed(ctx), *spec.requires):
+        works, why = ctx.capability(feature)
+        if not works:
+            reasons.append(why)
+    return reasons
+
+
+def _verdict(seen: Observation, expect_absent: bool) -> tuple[Outcome, str]:
+    if expect_absent:
+        if seen.present:
+            return Outcome.FAIL, f"expected to fail, but it works: {seen.summary}"
+        return Outcome.PASS, f"fails as expected: {seen.summary}"
+    if seen.present:
+        return Outcome.PASS, seen.summary
+    return Outcome.FAIL, seen.summary
+
+
+def _result(spec: CheckSpec, part: str, outcome: Outcome, reason: str, evidence: list[str],
+            duration: float, pcaps: list[str] | None = None,
+            expect_failure: bool | None = None) -> CheckResult:
+    return CheckResult(
+        id=result_id(spec, part), type=spec.type, outcome=outcome, reason=reason,
+        evidence=evidence, params=dict(spec.params),
+        expect_failure=spec.expect_failure if expect_failure is None else expect_failure,
+        duration=round(duration, 3), pcaps=pcaps or [],
+    )

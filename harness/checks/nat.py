@@ -1,0 +1,56 @@
+"""`nat`: the instance's packet reaches upstream with the host's address as source, and the reply comes back."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from harness.checks.base import Check, CheckContext, Inconclusive, Observation, register
+from harness.topology import UPSTREAM, UPSTREAM_WAN_ADDRESS, Endpoint
+
+
+@register
+class Nat(Check):
+    type = "nat"
+
+    def expected_source(self, ctx: CheckContext) -> str:
+        source = Endpoint.parse(self.params["from"])
+        expected = self.params.get("expect_source", source.node)
+        try:
+            return str(ipaddress.IPv4Address(str(expected)))
+        except ValueError:
+            return ctx.address(str(expected))
+
+    def observe(self, ctx: CheckContext, part: str) -> Observation:
+        source = self.params["from"]
+        expected = self.expected_source(ctx)
+        own = ctx.address(source)
+        target = str(UPSTREAM_WAN_ADDRESS.ip)
+        pcap = ctx.pcap(self.spec.id, "upstream-eth0")
+        sniffer = ctx.probes.start(
+            f"/run/netns/{ctx.lab.node(UPSTREAM).netns}", "capture.capture", wait_ready=True,
+            iface="eth0", bpf=f"icmp and host {target}", duration=3.0, count=4, pcap=pcap)
+        reply = ctx.probes.call(ctx.netns(source), "icmp.ping", dst=target, count=2, timeout=1.5)
+        seen = sniffer.result()
+        requests = [p for p in seen["packets"] if p.get("icmp_type") == 8 and p["dst"] == target]
+        sources = sorted({p["src"] for p in requests})
+        evidence = [
+            f"{source} ({own}) sent {reply['sent']} echo requests to upstream {target}",
+            f"at upstream eth0: {len(requests)} echo requests, source(s) "
+            f"{', '.join(sources) or 'none'}; expected source {expected}",
+            f"replies back at {source}: {reply['received']}",
+            *[f"  {p['summary']}" for p in seen["packets"][:6]],
+        ]
+        if reply["sent"] == 0:
+            raise Inconclusive(f"{source} could not send: {'; '.join(reply['local_errors'])}")
+        if not requests:
+            return Observation(False, f"nothing from {source} reached {UPSTREAM}", evidence,
+                               [pcap])
+        masqueraded = expected in sources
+        present = masqueraded and reply["received"] > 0
+        if present:
+            summary = f"{own} leaves as {expected} and the reply comes back"
+        elif masqueraded:
+            summary = f"{own} leaves as {expected} but no reply came back"
+        else:
+            summary = f"{own} reaches upstream as {', '.join(sources)}, not as {expected}"
+        return Observation(present, summary, evidence, [pcap])

@@ -1,0 +1,280 @@
+"""The `harness` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness.results import RunResult
+from harness.scenario import ScenarioError, load_scenario
+from harness.topology import Topology
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+def _variables(pairs: list[str]) -> dict[str, str]:
+    variables = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"harness: --var wants KEY=VALUE, got {pair!r}")
+        variables[key] = value
+    return variables
+
+
+def load_all(files: list[str], variables: dict[str, str]) -> list[Topology]:
+    """Load every file; on any invalid one print every problem and exit 2 (nothing created)."""
+    topologies, problems = [], []
+    for name in files:
+        try:
+            topologies.append(load_scenario(Path(name), variables))
+        except ScenarioError as exc:
+            problems.append(str(exc))
+        except OSError as exc:
+            problems.append(f"{name}: {exc.strerror or exc}")
+    names = [t.name for t in topologies]
+    for duplicate in sorted({n for n in names if names.count(n) > 1}):
+        sources = [t.source for t in topologies if t.name == duplicate]
+        problems.append(f"scenario name {duplicate!r} is used by {', '.join(map(str, sources))}")
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        raise SystemExit(EXIT_INVALID)
+    return topologies
+
+
+def _select(topologies: list[Topology], keyword: str | None, tags: list[str]) -> list[Topology]:
+    chosen = []
+    for topology in topologies:
+        if keyword and keyword not in topology.name:
+            continue
+        if tags and not set(tags) & set(topology.tags):
+            continue
+        chosen.append(topology)
+    return chosen
+
+
+def _setup_progress(verbose: bool) -> None:
+    from harness.progress import install
+
+    install(verbose)
+
+
+def _terminate_on_sigterm() -> None:
+    def handler(signum, frame):  # turn SIGTERM into the same clean path as Ctrl-C
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+# ---------------------------------------------------------------------- verbs
+def cmd_validate(args) -> int:
+    for topology in load_all(args.files, _variables(args.var)):
+        checks = len(topology.checks)
+        print(f"{topology.source}: ok ({topology.name}: {len(topology.hosts)} host(s), "
+              f"{checks} check(s))")
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from harness.report import markdown_summary, write_reports
+    from harness.session import Options, ScenarioRun
+
+    topologies = _select(load_all(args.files, _variables(args.var)), args.k, args.tag)
+    if not topologies:
+        print("harness: no scenario selected", file=sys.stderr)
+        return EXIT_INVALID
+    _setup_progress(args.verbose)
+    _terminate_on_sigterm()
+    options = Options(substrate=args.substrate, out_dir=Path(args.out),
+                      require_all=args.require_all,
+                      work_root=Path(args.workdir) if args.workdir else None)
+    run = RunResult(started=datetime.now(UTC).isoformat(timespec="seconds"),
+                    substrate=args.substrate or "scenario default")
+    started = time.monotonic()
+    interrupted = False
+    try:
+        for topology in topologies:
+            scenario_run = ScenarioRun(topology, options)
+            try:
+                run.scenarios.append(scenario_run.run())
+            except KeyboardInterrupt:
+                run.scenarios.append(scenario_run.result)
+                interrupted = True
+                break
+    finally:
+        run.duration = round(time.monotonic() - started, 3)
+        written = write_reports(run, Path(args.out), junit=_path(args.junit),
+                                json_path=_path(args.json), html=_path(args.html))
+        print(markdown_summary(run))
+        print("reports: " + ", ".join(str(p) for p in written.values()), file=sys.stderr)
+    if interrupted:
+        return 130
+    return EXIT_FAILED if run.failed else EXIT_OK
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def cmd_up(args) -> int:
+    from harness.session import Options, ScenarioRun, save_state
+
+    (topology,) = load_all([args.file], _variables(args.var))
+    _setup_progress(args.verbose)
+    _terminate_on_sigterm()
+    options = Options(substrate=args.substrate,
+                      work_root=Path(args.workdir) if args.workdir else None)
+    scenario_run = ScenarioRun(topology, options)
+    lab = scenario_run.up()
+    state = save_state(Path(lab.workdir).parent, topology.name, lab, topology.source,
+                       _variables(args.var))
+    print(f"{topology.name} is up (run {lab.run_id}); state in {state}")
+    print(f"next: harness verify {args.file}   then: harness down {args.file}")
+    return EXIT_OK
+
+
+def _work_root(args) -> Path:
+    from harness.substrates.local import DEFAULT_WORK_ROOT
+
+    return Path(args.workdir) if args.workdir else DEFAULT_WORK_ROOT
+
+
+def cmd_verify(args) -> int:
+    from harness.report import markdown_summary, write_reports
+    from harness.session import Options, ScenarioRun, load_state
+
+    (topology,) = load_all([args.file], _variables(args.var))
+    _setup_progress(args.verbose)
+    lab, _ = load_state(_work_root(args), topology.name)
+    options = Options(substrate=lab.substrate, out_dir=Path(args.out),
+                      require_all=args.require_all, work_root=_work_root(args))
+    scenario_run = ScenarioRun(topology, options)
+    scenario_run.verify(lab)
+    run = RunResult(scenarios=[scenario_run.result], substrate=lab.substrate,
+                    started=datetime.now(UTC).isoformat(timespec="seconds"))
+    write_reports(run, Path(args.out), junit=_path(args.junit), json_path=_path(args.json))
+    print(markdown_summary(run))
+    return EXIT_FAILED if run.failed else EXIT_OK
+
+
+def cmd_down(args) -> int:
+    from harness.session import load_state, state_file
+    from harness.substrates import make_substrate
+
+    name = args.file
+    if os.path.exists(args.file):
+        (topology,) = load_all([args.file], _variables(args.var))
+        name = topology.name
+    lab, _ = load_state(_work_root(args), name)
+    leftovers = make_substrate(lab.substrate, _work_root(args)).down(lab)
+    state_file(_work_root(args), name).unlink(missing_ok=True)
+    if leftovers:
+        print("left behind: " + "; ".join(leftovers), file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{name} is down (run {lab.run_id})")
+    return EXIT_OK
+
+
+def cmd_doctor(args) -> int:
+    from harness.doctor import doctor
+
+    return doctor()
+
+
+def cmd_schema(args) -> int:
+    import json
+
+    from harness.scenario import scenario_json_schema
+
+    text = json.dumps(scenario_json_schema(), indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(text)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Build LXD network topologies from scenario files and prove them with packets.")
+    sub = parser.add_subparsers(dest="verb", required=True)
+
+    def common(p, files="many"):
+        if files == "many":
+            p.add_argument("files", nargs="+", metavar="FILE", help="scenario files")
+        else:
+            p.add_argument("file", metavar="FILE", help="scenario file")
+        p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                       help="a jinja2 variable for the scenario template (repeatable)")
+        p.add_argument("--workdir", help="work folder for labs (default /var/tmp/lxd-harness)")
+        p.add_argument("-v", "--verbose", action="store_true")
+
+    def reporting(p):
+        p.add_argument("--out", default="reports", help="report folder (default reports/)")
+        p.add_argument("--junit", metavar="PATH", help="also write JUnit XML here")
+        p.add_argument("--json", metavar="PATH", help="write the JSON results here")
+        p.add_argument("--require-all", action="store_true",
+                       help="a check skipped for a missing capability fails instead")
+
+    p = sub.add_parser("validate", help="load, validate and lint scenario files")
+    common(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("run", help="up + verify + down for each scenario, then reports")
+    common(p)
+    reporting(p)
+    p.add_argument("--html", metavar="PATH", help="write the HTML report here")
+    p.add_argument("--substrate", choices=["local", "vagrant", "ssh"],
+                   help="where hosts come from (default: the scenario's, else local)")
+    p.add_argument("-k", metavar="TEXT", help="only scenarios whose name contains TEXT")
+    p.add_argument("--tag", action="append", default=[], help="only scenarios with this tag")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("up", help="bring a scenario up and apply it; leave it running")
+    common(p, files="one")
+    p.add_argument("--substrate", choices=["local", "vagrant", "ssh"])
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("verify", help="run the checks against a scenario that is up")
+    common(p, files="one")
+    reporting(p)
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("down", help="tear a scenario down (FILE or scenario name)")
+    common(p, files="one")
+    p.set_defaults(func=cmd_down)
+
+    p = sub.add_parser("doctor", help="what this machine can do")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("schema", help="the JSON Schema of the scenario format")
+    p.add_argument("-o", "--output", help="write it to this file")
+    p.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("harness: interrupted; torn down", file=sys.stderr)
+        return 130
+    except FileNotFoundError as exc:
+        print(f"harness: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())

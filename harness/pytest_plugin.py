@@ -1,0 +1,137 @@
+"""pytest collects scenario files: one test per check, one bring-up per file.
+
+`pytest scenarios/` (and `pytest scenarios/ -n 2`, which runs whole files per worker) does
+exactly what `harness run scenarios/*.yaml` does; the first test of a file brings the lab
+up, runs every check and tears it down, and each test then reports its own check.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.results import CheckResult, Outcome, ScenarioResult
+from harness.scenario import ScenarioError, load_scenario
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lxd-netlab", "LXD network lab scenarios")
+    group.addoption("--substrate", default=None, help="where hosts come from (local|vagrant|ssh)")
+    group.addoption("--require-all", action="store_true", default=False,
+                    help="checks skipped for a missing capability fail instead")
+    group.addoption("--lab-var", action="append", default=[], metavar="KEY=VALUE",
+                    help="jinja2 variables for scenario templates")
+    group.addoption("--lab-out", default="reports", help="folder for pcaps and reports")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # A scenario is brought up once per file: xdist must hand whole files to one worker.
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadfile"
+
+
+def _is_scenario(file_path: Path, config: pytest.Config) -> bool:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return False
+    if "scenarios" in file_path.parts:
+        return True
+    explicit = {Path(str(a).split("::")[0]).resolve() for a in config.args}
+    return file_path.resolve() in explicit
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path):
+    if _is_scenario(file_path, parent.config):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ScenarioFile(pytest.File):
+    result: ScenarioResult | None = None
+
+    def collect(self):
+        variables = dict(v.split("=", 1) for v in self.config.getoption("lab_var"))
+        try:
+            self.topology = load_scenario(self.path, variables)
+        except ScenarioError as exc:
+            yield InvalidScenario.from_parent(self, name="validate", error=str(exc))
+            return
+        from harness.checks import planned_ids
+
+        for spec in self.topology.checks:
+            for check_id in planned_ids(spec):
+                yield CheckItem.from_parent(self, name=check_id, line=spec.line)
+
+    def run_once(self) -> ScenarioResult:
+        if self.result is None:
+            from harness.session import Options, ScenarioRun
+
+            options = Options(substrate=self.config.getoption("substrate"),
+                              require_all=self.config.getoption("require_all"),
+                              out_dir=Path(self.config.getoption("lab_out")))
+            scenario_run = ScenarioRun(self.topology, options)
+            problems = scenario_run.substrate.preflight(self.topology)
+            if problems and not options.require_all:
+                pytest.skip("; ".join(problems))
+            self.result = scenario_run.run()
+        return self.result
+
+
+class CheckFailed(Exception):
+    def __init__(self, result: CheckResult, scenario: ScenarioResult):
+        super().__init__(result.reason)
+        self.result = result
+        self.scenario = scenario
+
+
+class CheckItem(pytest.Item):
+    def __init__(self, *, line: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.line = line
+
+    def runtest(self) -> None:
+        scenario = self.parent.run_once()
+        result = next((c for c in scenario.checks if c.id == self.name), None)
+        if result is None:
+            raise CheckFailed(CheckResult(self.name, "?", Outcome.FAIL,
+                                          scenario.error or "check produced no result"), scenario)
+        for pcap in result.pcaps:
+            self.user_properties.append(("pcap", pcap))
+        if result.outcome == Outcome.SKIP:
+            pytest.skip(result.reason)
+        if result.outcome == Outcome.FAIL:
+            raise CheckFailed(result, scenario)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, CheckFailed):
+            result = excinfo.value.result
+            lines = [f"{excinfo.value.scenario.name}::{result.id} failed: {result.reason}"]
+            if result.expect_failure:
+                lines.append("(this check expects the behaviour to be absent)")
+            lines += [f"  | {line}" for line in result.evidence]
+            lines += [f"  pcap: {p}" for p in result.pcaps]
+            return "\n".join(lines)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, (self.line or 1) - 1, f"{self.parent.topology.name}::{self.name}"
+
+
+class InvalidScenarioError(Exception):
+    pass
+
+
+class InvalidScenario(pytest.Item):
+    def __init__(self, *, error: str, **kwargs):
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self) -> None:
+        raise InvalidScenarioError(self.error)
+
+    def repr_failure(self, excinfo, style=None):
+        return f"invalid scenario:\n{self.error}"
+
+    def reportinfo(self):
+        return self.path, 0, f"{self.path.name}::validate"

@@ -1,0 +1,170 @@
+"""From the validated scenario model to the resolved Topology: every default filled in."""
+
+from __future__ import annotations
+
+import ipaddress
+import shlex
+from collections.abc import Iterator
+
+from harness.scenario.errors import Problem
+from harness.scenario.schema import CheckEntry, HostModel, ScenarioModel, is_ipv4_address
+from harness.scenario.yaml_lines import Path, line_of
+from harness.topology import (
+    DEFAULT_SEGMENT,
+    CheckSpec,
+    Endpoint,
+    Host,
+    Instance,
+    LxdNetwork,
+    LxdProfile,
+    Peer,
+    PhysicalNic,
+    Segment,
+    Topology,
+    peer_name_for_segment,
+)
+
+#: hosts without `underlay` get DEFAULT_UNDERLAY_BASE + (10 + position)
+DEFAULT_UNDERLAY_BASE = ipaddress.IPv4Address("172.31.0.0")
+DEFAULT_UNDERLAY_PREFIX = 24
+
+
+def default_underlay(index: int) -> ipaddress.IPv4Interface | None:
+    """The underlay of the `index`-th host (1-based) when the scenario gives none."""
+    host_part = 10 + index
+    if host_part > 252:  # .253 is the implicit peer, .254 the upstream router
+        return None
+    return ipaddress.IPv4Interface(f"{DEFAULT_UNDERLAY_BASE + host_part}/{DEFAULT_UNDERLAY_PREFIX}")
+
+
+def implicit_peer_address(topology_hosts: dict[str, Host]) -> ipaddress.IPv4Interface | None:
+    """Second-to-last usable address of the first host's underlay subnet (the last is upstream)."""
+    if not topology_hosts:
+        return None
+    net = next(iter(topology_hosts.values())).underlay.network
+    return ipaddress.IPv4Interface(f"{net.broadcast_address - 2}/{net.prefixlen}")
+
+
+def endpoint_values(entry: CheckEntry) -> Iterator[tuple[Path, str]]:
+    """(path below the check, endpoint text) for every endpoint a check names."""
+    params = entry.check.params()
+    for key in entry.check.endpoint_keys:
+        value = params.get(key)
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                yield (entry.type, key, i), item
+        elif isinstance(value, str):
+            if key == "expect_source" and is_ipv4_address(value):
+                continue
+            yield (entry.type, key), value
+
+
+def resolve(
+    model: ScenarioModel, lines: dict[Path, int], filename: str
+) -> tuple[Topology, list[Problem]]:
+    problems: list[Problem] = []
+    segments = {name: Segment(name, seg.mtu) for name, seg in model.segments.items()}
+    if DEFAULT_SEGMENT not in segments:  # hosts' underlay NICs are always on "lan"
+        segments = {DEFAULT_SEGMENT: Segment(DEFAULT_SEGMENT), **segments}
+
+    hosts: dict[str, Host] = {}
+    for index, (name, host) in enumerate(model.hosts.items(), start=1):
+        if host.underlay is not None:
+            underlay = ipaddress.IPv4Interface(host.underlay)
+        else:
+            underlay = default_underlay(index)
+            if underlay is None:
+                path = ("hosts", name)
+                problems.append(
+                    Problem(
+                        filename,
+                        line_of(lines, path),
+                        "hosts." + name,
+                        f"no default underlay for host number {index}: give `underlay:`",
+                    )
+                )
+                continue
+        hosts[name] = _host(name, index, underlay, host)
+
+    peers = {
+        name: Peer(
+            name,
+            peer.segment,
+            ipaddress.IPv4Interface(peer.address) if peer.address else None,
+            peer.dhcp_range,
+        )
+        for name, peer in model.peers.items()
+    }
+    implicit = {peer_name_for_segment(seg): seg for seg in segments}
+    for entry in model.checks:
+        for _, text in endpoint_values(entry):
+            node = Endpoint.parse(text).node
+            if node in implicit and node not in peers and node not in hosts:
+                peers[node] = Peer(
+                    node, implicit[node], implicit_peer_address(hosts), implicit=True
+                )
+
+    checks = tuple(_check(index, entry, lines) for index, entry in enumerate(model.checks))
+    topology = Topology(
+        name=model.name,
+        description=model.description,
+        tags=tuple(model.tags),
+        substrate=model.substrate,
+        segments=segments,
+        hosts=hosts,
+        peers=peers,
+        checks=checks,
+        source=filename,
+    )
+    return topology, problems
+
+
+def _host(name: str, index: int, underlay: ipaddress.IPv4Interface, host: HostModel) -> Host:
+    return Host(
+        name=name,
+        index=index,
+        underlay=underlay,
+        interfaces={
+            nic: PhysicalNic(nic, spec.segment, spec.mtu) for nic, spec in host.interfaces.items()
+        },
+        setup=tuple(tuple(shlex.split(line)) for line in host.setup),
+        networks={
+            net: LxdNetwork(net, spec.type, dict(spec.config), spec.description)
+            for net, spec in host.networks.items()
+        },
+        profiles={
+            prof: LxdProfile(
+                prof,
+                dict(spec.config),
+                {dev: dict(keys) for dev, keys in spec.devices.items()},
+                spec.description,
+            )
+            for prof, spec in host.profiles.items()
+        },
+        instances={
+            inst: Instance(
+                inst,
+                spec.image,
+                tuple(spec.profiles),
+                dict(spec.config),
+                {dev: dict(keys) for dev, keys in spec.devices.items()},
+            )
+            for inst, spec in host.instances.items()
+        },
+        commands=tuple(tuple(shlex.split(line)) for line in host.commands),
+    )
+
+
+def _check(index: int, entry: CheckEntry, lines: dict[Path, int]) -> CheckSpec:
+    check = entry.check
+    params = check.params()
+    if entry.type == "nat" and "expect_source" not in params:
+        params["expect_source"] = Endpoint.parse(params["from"]).node
+    return CheckSpec(
+        index=index,
+        type=entry.type,
+        params=params,
+        expect_failure=check.expect_failure,
+        requires=tuple(check.requires),
+        line=line_of(lines, ("checks", index)),
+    )

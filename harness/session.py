@@ -1,0 +1,165 @@
+"""One scenario, end to end: bring up, apply, check, tear down (always), into a result.
+
+This is the only place that strings the layers together; the CLI and the pytest plugin
+both drive it, so `harness run` and `pytest scenarios/` do exactly the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pylxd
+
+from harness.checks import planned_ids, run_check
+from harness.checks.context import CheckContext
+from harness.lxd.apply import apply_host, local_runner, wait_for_addresses
+from harness.probes.runner import ProbeRunner
+from harness.results import CheckResult, Outcome, ScenarioResult
+from harness.substrates import make_substrate
+from harness.substrates.base import Lab, Substrate, progress
+from harness.topology import Topology
+
+_probe_runner: ProbeRunner | None = None
+
+
+def probe_runner() -> ProbeRunner:
+    """One probe fork server per process: scapy is imported once per run."""
+    global _probe_runner
+    if _probe_runner is None:
+        _probe_runner = ProbeRunner()
+    return _probe_runner
+
+
+@dataclass
+class Options:
+    substrate: str | None = None  # overrides the scenario's `substrate:`
+    work_root: Path | None = None
+    out_dir: Path = Path("reports")
+    require_all: bool = False
+    keep: bool = False  # leave the lab up (harness up)
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class ScenarioRun:
+    def __init__(self, topology: Topology, options: Options):
+        self.topology = topology
+        self.options = options
+        self.substrate_name = options.substrate or topology.substrate or "local"
+        self.substrate: Substrate = make_substrate(self.substrate_name, options.work_root)
+        self.result = ScenarioResult(
+            name=topology.name, source=topology.source, description=topology.description,
+            tags=list(topology.tags), substrate=self.substrate_name)
+        self.stage = "preflight"
+
+    # ------------------------------------------------------------------ phases
+    def up(self) -> Lab:
+        problems = self.substrate.preflight(self.topology)
+        if problems:
+            raise RuntimeError("preflight: " + "; ".join(problems))
+        self.stage = "bring-up"
+        started = time.monotonic()
+        progress.info("%s: bringing up %d host(s) on %s", self.topology.name,
+                      len(self.topology.hosts), self.substrate_name)
+        lab = self.substrate.up(self.topology)
+        self.result.phases["up"] = round(time.monotonic() - started, 3)
+        self.result.capabilities = {h: dict(lab.capabilities) for h in lab.hosts}
+        try:
+            self.stage = "apply"
+            started = time.monotonic()
+            self._apply(lab)
+            self.result.phases["apply"] = round(time.monotonic() - started, 3)
+        except BaseException:
+            self.down(lab)
+            raise
+        return lab
+
+    def _apply(self, lab: Lab) -> None:
+        hosts = list(self.topology.hosts.values())
+
+        def one(host):
+            node = lab.hosts[host.name]
+            client = pylxd.Client(endpoint=node.lxd_socket)
+            apply_host(host, client, local_runner(node))
+            return host.name, wait_for_addresses(host, client, timeout=8)
+
+        with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
+            for name, converged in pool.map(one, hosts):
+                lab.timings[f"dhcp:{name}"] = max(converged.values(), default=0.0)
+
+    def verify(self, lab: Lab) -> list[CheckResult]:
+        self.stage = "checks"
+        started = time.monotonic()
+        artifacts = self.options.out_dir / "pcaps" / self.topology.name
+        ctx = CheckContext(self.topology, lab, probe_runner(), artifacts)
+        results: list[CheckResult] = []
+        for spec in self.topology.checks:
+            progress.info("%s: check %s", self.topology.name, spec.id)
+            for result in run_check(spec, ctx, self.options.require_all):
+                results.append(result)
+                progress.info("%s: %s %s %s", self.topology.name, result.id,
+                              str(result.outcome).upper(), result.reason)
+        self.result.checks = results
+        self.result.phases["checks"] = round(time.monotonic() - started, 3)
+        return results
+
+    def down(self, lab: Lab) -> list[str]:
+        self.stage = "teardown"
+        started = time.monotonic()
+        leftovers = self.substrate.down(lab)
+        self.result.phases["down"] = round(time.monotonic() - started, 3)
+        if leftovers:
+            self.result.error = "teardown left: " + "; ".join(leftovers)
+        return leftovers
+
+    # ------------------------------------------------------------------ all of it
+    def run(self) -> ScenarioResult:
+        lab: Lab | None = None
+        try:
+            lab = self.up()
+            self.verify(lab)
+        except KeyboardInterrupt:
+            self.result.interrupted = self.stage
+            self._fail_unrun(f"interrupted during {self.stage}")
+            raise
+        except Exception as exc:
+            self.result.error = f"{self.stage} failed: {exc}"
+            self._fail_unrun(self.result.error)
+        finally:
+            if lab is not None and self.stage != "teardown":
+                self.down(lab)
+        return self.result
+
+    def _fail_unrun(self, reason: str) -> None:
+        done = {c.id for c in self.result.checks}
+        for spec in self.topology.checks:
+            for check_id in planned_ids(spec):
+                if check_id not in done:
+                    self.result.checks.append(CheckResult(
+                        id=check_id, type=spec.type, outcome=Outcome.FAIL, reason=reason,
+                        params=dict(spec.params), expect_failure=spec.expect_failure))
+
+
+# ---------------------------------------------------------------------- up / verify / down
+def state_file(work_root: Path, scenario: str) -> Path:
+    return work_root / "by-name" / f"{scenario}.json"
+
+
+def save_state(work_root: Path, scenario: str, lab: Lab, source: str | None,
+               variables: dict[str, str]) -> Path:
+    path = state_file(work_root, scenario)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"lab": str(Path(lab.workdir) / "lab.json"), "source": source,
+                                "variables": variables, "substrate": lab.substrate}))
+    return path
+
+
+def load_state(work_root: Path, scenario: str) -> tuple[Lab, dict]:
+    path = state_file(work_root, scenario)
+    if not path.exists():
+        raise FileNotFoundError(f"scenario {scenario} is not up (no {path}); run `harness up`")
+    state = json.loads(path.read_text())
+    return Lab.load(Path(state["lab"])), state
