@@ -37,6 +37,8 @@ def observe_ping(ctx: CheckContext, source: str, target: str, count: int = 3) ->
     reply = ctx.probes.call(netns, "icmp.ping", dst=address, count=count)
     line = (f"{source} -> {target} ({address}): {reply['sent']} echo requests sent, "
             f"{reply['received']} replies")
+    if reply["local_errors"]:
+        line += f" ({reply['local_errors'][0]})"
     evidence = [line]
     if reply["rtt_ms"]:
         evidence.append(f"rtt ms: {', '.join(str(r) for r in reply['rtt_ms'])}; "

@@ -62,7 +62,8 @@ def check_outcome(scenario: ScenarioResult, check: CheckResult) -> Outcome:
 
 
 def _cell(text: str) -> str:
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # only "<" can open HTML in a Markdown table cell; "->" must stay readable as text
+    text = text.replace("&", "&amp;").replace("<", "&lt;")
     text = _MD_SPECIAL.sub(r"\\\1", text)
     return "<br>".join(line.strip() for line in text.strip().splitlines()) or " "
 

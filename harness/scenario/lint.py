@@ -186,7 +186,7 @@ def rule_underlay(topology: Topology) -> Iterator[Finding]:
         elif ip in owners:
             yield path, f"underlay {host.underlay} is also {owners[ip][1]}'s"
         else:
-            owners[ip] = (path, f"host {name}")
+            owners[ip] = (path, name)
     gateways = {host.gateway for host in topology.hosts.values()}
     for name, peer in topology.peers.items():
         if peer.address is None:

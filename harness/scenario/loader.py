@@ -18,6 +18,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ValidationError
 
 from harness.scenario.errors import Problem, ScenarioError
+from harness.scenario.linemap import LineMap, identity, line_map
 from harness.scenario.lint import lint
 from harness.scenario.resolve import resolve
 from harness.scenario.schema import ScenarioModel
@@ -42,7 +43,7 @@ def load_text(
 ) -> Topology:
     """Like load_scenario, for a scenario given as text; `filename` is used in Problems."""
     rendered = render_template(text, filename, variables)
-    data, lines = parse_yaml(rendered, filename)
+    data, lines = parse_yaml(rendered, filename, line_map(text, rendered))
     model = validate(data, lines, filename)
     topology, problems = resolve(model, lines, filename)
     if problems:
@@ -78,19 +79,25 @@ def _template_line(exc: BaseException) -> int:
     return (frames[-1].lineno or 1) if frames else 1
 
 
-def parse_yaml(text: str, filename: str) -> tuple[Any, dict[Path, int]]:
+def parse_yaml(
+    text: str, filename: str, to_source: LineMap = identity
+) -> tuple[Any, dict[Path, int]]:
+    """Parse YAML text; its lines are mapped to lines of the file by `to_source`."""
     try:
         data, lines, problems = parse(text)
     except YamlProblem as exc:
-        raise ScenarioError([Problem(filename, exc.line, _dotted(exc.path), exc.message)]) from None
+        problem = Problem(filename, to_source(exc.line), _dotted(exc.path), exc.message)
+        raise ScenarioError([problem]) from None
     if problems:
-        raise ScenarioError(Problem(filename, p.line, _dotted(p.path), p.message) for p in problems)
+        raise ScenarioError(
+            Problem(filename, to_source(p.line), _dotted(p.path), p.message) for p in problems
+        )
+    lines = {path: to_source(line) for path, line in lines.items()}
     if data is None:
         raise ScenarioError([Problem(filename, 1, "", "the scenario is empty")])
     if not isinstance(data, dict):
-        raise ScenarioError(
-            [Problem(filename, 1, "", "a scenario is a mapping (name:, hosts:, checks:, ...)")]
-        )
+        message = "a scenario is a mapping (name:, hosts:, checks:, ...)"
+        raise ScenarioError([Problem(filename, line_of(lines, ()), "", message)])
     return data, lines
 
 

@@ -173,7 +173,7 @@ def _argv(value: str) -> str:
         raise ValueError(f"cannot split {value!r} into arguments: {exc}") from None
     if not argv:
         raise ValueError("empty command")
-    operators = [arg for arg in argv if arg in SHELL_OPERATORS]
+    operators = [arg for arg in argv if arg in SHELL_OPERATORS or arg.endswith(";")]
     if operators:
         raise ValueError(
             f"commands run without a shell: {operators[0]!r} would reach {argv[0]} as an "
@@ -312,6 +312,9 @@ class PingCheck(CheckModel):
     from_: Endpoint | None = Field(None, alias="from")
     to: Endpoint | None = None
     among: Annotated[list[Endpoint], Field(min_length=2)] | None = None
+    #: pairs of `among` ("A->B") that must NOT reach each other
+    unreachable: list[str] = []
+    count: Annotated[int, Field(ge=1, le=100)] = 3
     endpoint_keys: ClassVar[tuple[str, ...]] = ("from", "to", "among")
 
     @model_validator(mode="after")
@@ -321,6 +324,13 @@ class PingCheck(CheckModel):
             raise ValueError("give either from and to, or among, not both")
         if self.among is None and (self.from_ is None or self.to is None):
             raise ValueError("needs from and to (or among)")
+        if self.unreachable:
+            if self.among is None:
+                raise ValueError("unreachable lists pairs of among; use expect_failure with from/to")
+            pairs = {f"{a}->{b}" for a in self.among for b in self.among if a != b}
+            unknown = [p for p in self.unreachable if p not in pairs]
+            if unknown:
+                raise ValueError(f"unreachable names pairs not in among: {', '.join(unknown)}")
         return self
 
 

@@ -52,6 +52,8 @@ for c in cpu cpuacct cpuset memory devices freezer blkio pids; do
 done
 mkdir /sys/fs/cgroup/systemd; mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
 mkdir /sys/fs/cgroup/unified; mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
+# dnsmasq forwards to the lab's upstream resolver, never to this machine's
+mount --bind "$LXD_DIR/../resolv.conf" /etc/resolv.conf
 exec lxd --group root --logfile "$LXD_DIR/lxd.log"
 """
 
@@ -170,6 +172,7 @@ class LocalSubstrate(Substrate):
                           if h.gateway == gateway)
             self._ip(upstream, "addr", "add", f"{gateway}/{prefix}", "dev", "eth0")
         self._ip(upstream, "addr", "add", str(UPSTREAM_WAN_ADDRESS), "dev", "lo")
+        self._start_upstream_dns(lab, upstream)
 
         for host in topology.hosts.values():
             node = lab.hosts[host.name]
@@ -188,6 +191,46 @@ class LocalSubstrate(Substrate):
                             if peer.address.ip in h.underlay.network]
                 if gateways and peer.segment == lan:
                     self._ip(node, "route", "add", "default", "via", str(gateways[0]))
+            if peer.dhcp_range is not None:
+                self._start_peer_dhcp(lab, node, peer.dhcp_range)
+
+    def _start_upstream_dns(self, lab: Lab, upstream: Node) -> None:
+        """The lab's "internet" resolver: knows only upstream.test, NXDOMAIN for the rest.
+
+        (A REFUSED would make a forwarding dnsmasq give up silently, and clients time out.)
+        """
+        import subprocess
+
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", upstream.netns, "dnsmasq", "--keep-in-foreground",
+             "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces",
+             f"--listen-address={UPSTREAM_WAN_ADDRESS.ip}", "--pid-file=", "--user=root",
+             f"--address=/upstream.test/{UPSTREAM_WAN_ADDRESS.ip}", "--local=/#/",
+             "--log-facility=-"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        self._daemons[proc.pid] = proc
+        upstream.pids.append(proc.pid)
+
+    def _start_peer_dhcp(self, lab: Lab, node: Node, dhcp_range: str) -> None:
+        """A LAN's own DHCP server (for macvlan or external bridges, where LXD serves none).
+
+        It hands out `dhcp_range` ("first,last") on the peer's eth0 and names itself as
+        router; no DNS (port 0), no ping before an offer (fast, and the lab is private).
+        """
+        import subprocess
+
+        leases = Path(lab.workdir) / f"{node.name}.leases"
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", node.netns, "dnsmasq", "--keep-in-foreground",
+             "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--port=0",
+             "--interface=eth0", "--bind-interfaces", f"--dhcp-range={dhcp_range},1h",
+             f"--dhcp-leasefile={leases}", "--no-ping", "--pid-file=", "--user=root",
+             "--log-facility=-"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        self._daemons[proc.pid] = proc
+        node.pids.append(proc.pid)
 
     def _plug(self, lab: Lab, topology: Topology, node: Node, nic: str, segment: str,
               mtu: int | None = None) -> None:
@@ -219,6 +262,7 @@ class LocalSubstrate(Substrate):
         lxd_dir = Path(node.lxd_dir)
         lxd_dir.mkdir(parents=True)
         os.chmod(lxd_dir.parent, 0o711)
+        (lxd_dir.parent / "resolv.conf").write_text(f"nameserver {UPSTREAM_WAN_ADDRESS.ip}\n")
         started = time.monotonic()
         env = {**os.environ, **node.lxc_env}
         with open(lxd_dir.parent / "daemon.out", "wb") as out:
@@ -270,6 +314,8 @@ class LocalSubstrate(Substrate):
         with ThreadPoolExecutor(max_workers=max(1, len(lab.hosts))) as pool:
             for problems in pool.map(self._stop_lxd, lab.hosts.values()):
                 leftovers.extend(problems)
+        for node in lab.nodes.values():
+            self._kill(node.pids, signal.SIGTERM)
         for node in [*lab.hosts.values(), *lab.nodes.values()]:
             leftovers.extend(self._remove_namespace(node))
         workdir = Path(lab.workdir)
@@ -297,10 +343,12 @@ class LocalSubstrate(Substrate):
             log.warning("%s: lxd shutdown: %s", node.name, exc)
         return self._kill(node.pids)
 
-    def _kill(self, pids: list[int]) -> list[str]:
+    def _kill(self, pids: list[int], first: signal.Signals | None = None) -> list[str]:
         """Wait for our daemons to exit; SIGKILL their process group if they do not."""
         deadline = time.monotonic() + 5
         for pid in pids:
+            if first is not None and _alive(pid):
+                os.kill(pid, first)
             proc = self._daemons.pop(pid, None)
             while _alive(pid) and time.monotonic() < deadline:
                 if proc is not None and proc.poll() is not None:  # type: ignore[attr-defined]

@@ -1,0 +1,19 @@
+# The two commands of the README. Both set everything up first (idempotent), as root.
+.PHONY: tutorial test unit lint setup
+
+# All tutorial scenarios on the local substrate; reports under reports/.
+tutorial:
+	scripts/setup.sh
+	.venv/bin/harness run scenarios/*.yaml --junit reports/junit.xml
+
+# The test suite: unit tests, integration tests on real labs, and every scenario via pytest.
+test:
+	scripts/setup.sh --test
+	.venv/bin/ruff check harness tests
+	.venv/bin/pytest -n 2 -q tests scenarios -m "not vm" --junitxml=reports/pytest.xml
+
+unit:
+	.venv/bin/pytest -q tests/unit
+
+lint:
+	.venv/bin/ruff check harness tests

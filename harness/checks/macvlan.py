@@ -1,0 +1,48 @@
+"""`macvlan`: an instance NIC on a macvlan of a host's physical NIC sits directly on that LAN.
+
+Reachable (ICMP echo) from another node of the LAN, and, when `not_from` is given, not from
+that node: the tutorial's caveat is that the host itself cannot talk to the instance
+through the parent interface (macvlan never hands frames between parent and child).
+"""
+
+from __future__ import annotations
+
+from harness.checks.base import Check, CheckContext, Observation, register
+from harness.checks.ping import observe_ping
+
+
+@register
+class Macvlan(Check):
+    type = "macvlan"
+    needs = ("macvlan",)
+
+    def observe(self, ctx: CheckContext, part: str) -> Observation:
+        endpoint = self.params["instance"]
+        host, _, name = endpoint.partition(":")
+        nic = self.params.get("nic", "eth0")
+        device = ctx.client(host).instances.get(name).expanded_devices.get(nic, {})
+        evidence = [f"{endpoint} {nic}: " + ", ".join(f"{k}={v}" for k, v in sorted(device.items()))]
+        if device.get("nictype") != "macvlan" and device.get("type") != "nic":
+            return Observation(False, f"{endpoint} {nic} is not a NIC", evidence)
+        if device.get("nictype") != "macvlan":
+            return Observation(False, f"{endpoint} {nic} is {device.get('nictype')}, "
+                               "not macvlan", evidence)
+
+        reachable = observe_ping(ctx, self.params["reachable_from"], endpoint)
+        evidence += reachable.evidence
+        problems = [] if reachable.present else [
+            f"not reachable from {self.params['reachable_from']}"]
+        not_from = self.params.get("not_from")
+        if not_from:
+            blocked = observe_ping(ctx, not_from, endpoint)
+            evidence += blocked.evidence
+            if blocked.present:
+                problems.append(f"reachable from {not_from} too")
+        if problems:
+            return Observation(False, f"{endpoint} on macvlan {device.get('parent')}: "
+                               + "; ".join(problems), evidence)
+        summary = (f"{endpoint} on macvlan {device.get('parent')} answers "
+                   f"{self.params['reachable_from']}")
+        if not_from:
+            summary += f", not {not_from}"
+        return Observation(True, summary, evidence)

@@ -1,0 +1,398 @@
+"""A scenario's topology as a Graphviz diagram: `harness graph`, and the HTML report's picture.
+
+`topology_dot` is pure (Topology -> DOT text, deterministic, golden-tested); `render_svg`
+runs Graphviz's `dot` and returns None when it is not installed, so a missing Graphviz
+never fails a run.
+
+What is drawn: segments as switches, upstream and peers on them; per host a cluster with
+its NICs, the bridges its `setup:` makes (brctl, ovs-vsctl incl. fake VLAN bridges, ip
+link), its LXD networks (address, NAT, tunnels) and its instances with one edge per NIC
+(nictype, reserved address, vlan) as they stand after the host's `commands:`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from harness.lxd.effective import DEFAULT_BRIDGE, EffectiveHost, effective_host
+from harness.topology import (
+    DEFAULT_SEGMENT,
+    UPSTREAM,
+    UPSTREAM_WAN_ADDRESS,
+    Host,
+    Topology,
+)
+
+UNDERLAY_NIC = "eth0"
+DOT_TIMEOUT = 20.0
+
+_STYLE = {
+    "segment": {"shape": "box", "style": "rounded,filled", "fillcolor": "#d9d9d9"},
+    "upstream": {"shape": "doubleoctagon", "style": "filled", "fillcolor": "#fde2c8"},
+    "peer": {"shape": "box", "style": "filled", "fillcolor": "#eeeeee"},
+    "nic": {"shape": "box", "style": "filled", "fillcolor": "#ffffff", "height": "0.3"},
+    "link": {"shape": "box", "style": "filled", "fillcolor": "#fff6bf"},
+    "network": {"shape": "box", "style": "rounded,filled", "fillcolor": "#cfe6ff"},
+    "instance": {"shape": "box3d", "style": "filled", "fillcolor": "#d8f5d0"},
+    "unknown": {"shape": "box", "style": "dashed"},
+}
+
+
+# ------------------------------------------------------------------------------- DOT text
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _label(lines: Iterable[str]) -> str:
+    """Several lines as one DOT label (\\n is DOT's own line break, not Python's)."""
+    escaped = (line.replace("\\", "\\\\").replace('"', '\\"') for line in lines)
+    return '"' + "\\n".join(escaped) + '"'
+
+
+def _attrs(attrs: dict[str, str]) -> str:
+    parts = [f"{key}={value if key == 'label' else _quote(value)}" for key, value in attrs.items()]
+    return " [" + ", ".join(parts) + "]" if parts else ""
+
+
+@dataclass
+class _Dot:
+    lines: list[str] = field(default_factory=list)
+    nodes: set[str] = field(default_factory=set)
+    indent: int = 1
+
+    def node(self, node_id: str, kind: str, label: Iterable[str]) -> None:
+        self.nodes.add(node_id)
+        attrs = {"label": _label(label), **_STYLE[kind]}
+        self.lines.append("  " * self.indent + _quote(node_id) + _attrs(attrs))
+
+    def edge(self, a: str, b: str, label: Iterable[str] = (), **attrs: str) -> None:
+        label = list(label)
+        all_attrs = {"label": _label(label)} if label else {}
+        all_attrs.update(attrs)
+        self.lines.append("  " * self.indent + f"{_quote(a)} -- {_quote(b)}" + _attrs(all_attrs))
+
+    def raw(self, line: str) -> None:
+        self.lines.append("  " * self.indent + line)
+
+
+# ------------------------------------------------------------------------------- setup links
+@dataclass
+class SetupLink:
+    """An interface a host's `setup:` creates."""
+
+    name: str
+    kind: str  # "Linux bridge (brctl)", "OVS bridge", "macvlan", ...
+    details: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SetupPicture:
+    links: dict[str, SetupLink] = field(default_factory=dict)
+    #: (a, b, label): a port in a bridge, a fake bridge on its parent, a macvlan on its NIC
+    edges: list[tuple[str, str, str]] = field(default_factory=list)
+    addresses: dict[str, list[str]] = field(default_factory=dict)
+
+
+def setup_picture(setup: Iterable[tuple[str, ...]]) -> SetupPicture:
+    """Read brctl, ovs-vsctl and `ip link/addr` lines; other commands are left out."""
+    picture = SetupPicture()
+    for argv in setup:
+        if not argv:
+            continue
+        program, args = os.path.basename(argv[0]), list(argv[1:])
+        if program == "brctl":
+            _brctl(picture, args)
+        elif program == "ovs-vsctl":
+            for command in _ovs_commands(args):
+                _ovs(picture, command)
+        elif program == "ip":
+            _ip(picture, args)
+    return picture
+
+
+def _brctl(picture: SetupPicture, args: list[str]) -> None:
+    if args[:1] == ["addbr"] and len(args) >= 2:
+        picture.links[args[1]] = SetupLink(args[1], "Linux bridge (brctl)")
+    elif args[:1] == ["addif"] and len(args) >= 3:
+        for port in args[2:]:
+            picture.edges.append((args[1], port, "port"))
+
+
+def _ovs_commands(args: list[str]) -> list[list[str]]:
+    """ovs-vsctl chains commands with `--`; options (`--may-exist`) are dropped."""
+    commands: list[list[str]] = [[]]
+    for arg in args:
+        if arg == "--":
+            commands.append([])
+        elif not arg.startswith("-"):
+            commands[-1].append(arg)
+    return [c for c in commands if c]
+
+
+def _ovs(picture: SetupPicture, command: list[str]) -> None:
+    verb, rest = command[0], command[1:]
+    if verb == "add-br" and len(rest) == 3:
+        bridge, parent, vid = rest
+        picture.links[bridge] = SetupLink(bridge, "OVS fake bridge", [f"VID {vid}"])
+        picture.edges.append((bridge, parent, f"VID {vid}"))
+    elif verb == "add-br" and rest:
+        picture.links[rest[0]] = SetupLink(rest[0], "OVS bridge")
+    elif verb == "add-port" and len(rest) >= 2:
+        settings = dict(arg.split("=", 1) for arg in rest[2:] if "=" in arg)
+        label = f"tag {settings['tag']}" if "tag" in settings else "port"
+        picture.edges.append((rest[0], rest[1], label))
+
+
+def _ip(picture: SetupPicture, args: list[str]) -> None:
+    while args and args[0].startswith("-"):
+        del args[: 2 if args[0] in ("-n", "-netns") else 1]
+    if len(args) < 3:
+        return
+    obj, action, rest = args[0], args[1], args[2:]
+    if obj in ("link", "l") and action in ("add", "a"):
+        _ip_link_add(picture, rest)
+    elif obj in ("link", "l") and action in ("set", "s"):
+        words = rest[1:] if rest[0] == "dev" else rest
+        if "master" in words[1:-1]:
+            picture.edges.append((words[words.index("master") + 1], words[0], "port"))
+    elif obj in ("addr", "address", "a") and action in ("add", "a") and "dev" in rest[:-1]:
+        device = rest[rest.index("dev") + 1]
+        picture.addresses.setdefault(device, []).append(rest[0])
+
+
+def _ip_link_add(picture: SetupPicture, rest: list[str]) -> None:
+    name = parent = kind = None
+    details: list[str] = []
+    i = 0
+    while i < len(rest):
+        word, value = rest[i], rest[i + 1] if i + 1 < len(rest) else None
+        if word in ("name", "dev") and value:
+            name, i = value, i + 2
+        elif word == "link" and value:
+            parent, i = value, i + 2
+        elif word == "type" and value:
+            kind = value
+            details = _type_details(rest[i + 2 :])
+            break
+        elif name is None and not word.startswith("-"):
+            name, i = word, i + 1
+        else:
+            i += 2 if value is not None else 1
+    if name:
+        picture.links[name] = SetupLink(name, kind or "link", details)
+        if parent:
+            picture.edges.append((name, parent, kind or "link"))
+
+
+def _type_details(words: list[str]) -> list[str]:
+    """The interesting words after `type KIND`: vxlan id, macvlan mode, veth peer."""
+    words = [w for i, w in enumerate(words) if not (w == "name" and words[i - 1 : i] == ["peer"])]
+    pairs = {words[i]: words[i + 1] for i in range(len(words) - 1)}
+    shown = {"id": "VNI", "mode": "mode", "dstport": "port", "remote": "remote", "peer": "peer"}
+    return [f"{label} {pairs[key]}" for key, label in shown.items() if key in pairs]
+
+
+# ------------------------------------------------------------------------------- the graph
+def topology_dot(topology: Topology) -> str:
+    dot = _Dot()
+    dot.raw(f"graph [label={_label([_title(topology)])}, labelloc=t, fontname=Helvetica, "
+            "fontsize=12, newrank=true, nodesep=0.3, ranksep=0.5];")
+    dot.raw('node [fontname=Helvetica, fontsize=10];')
+    dot.raw('edge [fontname=Helvetica, fontsize=9];')
+    for segment in topology.segments.values():
+        dot.node(_segment_id(segment.name), "segment",
+                 [f"segment {segment.name}", f"MTU {segment.mtu}"])
+    gateways = sorted({str(h.gateway) for h in topology.hosts.values()})
+    dot.node(UPSTREAM, "upstream", [UPSTREAM, str(UPSTREAM_WAN_ADDRESS.ip)])
+    dot.edge(UPSTREAM, _segment_id(DEFAULT_SEGMENT), gateways)
+    for peer in topology.peers.values():
+        label = [peer.name + (" (implicit)" if peer.implicit else "")]
+        label += [str(peer.address)] if peer.address else []
+        label += [f"DHCP {peer.dhcp_range}"] if peer.dhcp_range else []
+        dot.node(_peer_id(peer.name), "peer", label)
+        dot.edge(_peer_id(peer.name), _segment_id(peer.segment))
+    tunnels = _Tunnels(topology)
+    for host in topology.hosts.values():
+        _host_cluster(dot, topology, host, tunnels)
+    for a, b, label in tunnels.edges():
+        dot.edge(a, b, [label], style="dashed", color="#1f5fbf", constraint="false")
+    return "graph " + _quote(topology.name) + " {\n" + "\n".join(dot.lines) + "\n}\n"
+
+
+def _title(topology: Topology) -> str:
+    return f"{topology.name}: {topology.description}" if topology.description else topology.name
+
+
+def _segment_id(name: str) -> str:
+    return f"segment:{name}"
+
+
+def _peer_id(name: str) -> str:
+    return f"peer:{name}"
+
+
+def _id(host: Host, name: str) -> str:
+    return f"{host.name}/{name}"
+
+
+def _host_cluster(dot: _Dot, topology: Topology, host: Host, tunnels: _Tunnels) -> None:
+    state = effective_host(host)
+    picture = setup_picture(host.setup)
+    dot.raw(f"subgraph {_quote('cluster_' + host.name)} {{")
+    dot.indent += 1
+    dot.raw(f"label={_label([host.name])}; style=rounded; color=\"#7f7f7f\";")
+    nics = {UNDERLAY_NIC: DEFAULT_SEGMENT, **{n: nic.segment for n, nic in host.interfaces.items()}}
+    for name in nics:
+        label = [name] + ([str(host.underlay)] if name == UNDERLAY_NIC else [])
+        mtu = host.interfaces[name].mtu if name in host.interfaces else None
+        label += [f"MTU {mtu}"] if mtu else []
+        dot.node(_id(host, name), "nic", label + picture.addresses.get(name, []))
+    for link in picture.links.values():
+        label = [link.name, link.kind, *link.details, *picture.addresses.get(link.name, [])]
+        dot.node(_id(host, link.name), "link", label)
+    used = {_nic_parent(nic) for inst in state.instances for nic in state.nics(inst).values()}
+    for name, config in state.networks.items():
+        dot.node(_id(host, name), "network", _network_label(name, state, config))
+    implicit_bridge = DEFAULT_BRIDGE not in state.networks and DEFAULT_BRIDGE in used
+    if implicit_bridge:
+        dot.node(_id(host, DEFAULT_BRIDGE), "network", [DEFAULT_BRIDGE, "LXD bridge (lxd init)"])
+    for name in state.instances:
+        inst = state.instances[name]
+        dot.node(_id(host, name), "instance", [name, f"image {inst.image}"])
+    dot.indent -= 1
+    dot.raw("}")
+
+    for name, segment in nics.items():
+        dot.edge(_id(host, name), _segment_id(segment))
+    for a, b, label in picture.edges:
+        _ensure(dot, host, b)
+        _ensure(dot, host, a)
+        dot.edge(_id(host, a), _id(host, b), [label])
+    for name, config in state.networks.items():
+        if config.get("parent"):  # macvlan/physical/sriov networks sit on a host NIC
+            _ensure(dot, host, config["parent"])
+            dot.edge(_id(host, name), _id(host, config["parent"]), ["parent"])
+        tunnels.add(host, name, config)
+    natted = [n for n, c in state.networks.items() if c.get("ipv4.nat") == "true"]
+    for name in natted + ([DEFAULT_BRIDGE] if implicit_bridge else []):
+        dot.edge(_id(host, name), _id(host, UNDERLAY_NIC), ["NAT"], style="dotted")
+    for inst in state.instances:
+        for device, nic in state.nics(inst).items():
+            parent = _nic_parent(nic)
+            if not parent:
+                continue
+            _ensure(dot, host, parent)
+            dot.edge(_id(host, inst), _id(host, parent), _nic_label(device, nic))
+
+
+def _ensure(dot: _Dot, host: Host, name: str) -> None:
+    """Something named but not declared (for example made by a setup line not understood)."""
+    if _id(host, name) not in dot.nodes:
+        dot.node(_id(host, name), "unknown", [name])
+
+
+def _nic_parent(nic: dict[str, str]) -> str | None:
+    # both set only after an override of a `network=` NIC; LXD then wants `network=` cleared,
+    # and `parent` is what the scenario means
+    return nic.get("parent") or nic.get("network")
+
+
+def _nic_label(device: str, nic: dict[str, str]) -> list[str]:
+    label = [f"{device} {nic['nictype']}" if nic.get("nictype") else device]
+    for key, shown in (("ipv4.address", ""), ("vlan", "vlan "), ("mtu", "mtu "),
+                       ("hwaddr", "")):
+        if nic.get(key):
+            label.append(shown + nic[key])
+    if nic.get("security.mac_filtering") == "true":
+        label.append("mac filtering")
+    return label
+
+
+def _network_label(name: str, state: EffectiveHost, config: dict[str, str]) -> list[str]:
+    kind = state.network_types.get(name, "bridge")
+    driver = " (openvswitch)" if config.get("bridge.driver") == "openvswitch" else ""
+    label = [name, f"LXD {kind}{driver}"]
+    if config.get("bridge.mode") == "fan":
+        label.append(f"fan {config.get('fan.overlay_subnet', '240.0.0.0/8')} over "
+                     f"{config.get('fan.underlay_subnet', 'auto')}")
+    for key in ("ipv4.address", "ipv6.address"):
+        if config.get(key) and config[key] != "none":
+            label.append(config[key])
+    if config.get("ipv4.nat") == "true":
+        label.append("NAT")
+    for key in ("ipv4.dhcp.ranges", "dns.domain", "dns.mode", "bridge.mtu", "parent"):
+        if config.get(key):
+            label.append(f"{key} {config[key]}")
+    for tunnel, keys in _tunnel_keys(config).items():
+        parts = [keys.get("protocol", "?")]
+        if "id" in keys:
+            parts.append(f"id {keys['id']}")
+        if "remote" in keys or "group" in keys:
+            parts.append(f"-> {keys.get('remote') or keys['group']}")
+        label.append(f"tunnel {tunnel}: " + " ".join(parts))
+    return label
+
+
+def _tunnel_keys(config: dict[str, str]) -> dict[str, dict[str, str]]:
+    tunnels: dict[str, dict[str, str]] = {}
+    for key, value in config.items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "tunnel":
+            tunnels.setdefault(parts[1], {})[parts[2]] = value
+    return tunnels
+
+
+class _Tunnels:
+    """One dashed edge per tunnel, between the networks on both ends when both are known."""
+
+    def __init__(self, topology: Topology):
+        self.hosts = topology.hosts
+        self.by_underlay = {str(h.underlay.ip): name for name, h in topology.hosts.items()}
+        self.ends: list[tuple[str, str, str, str]] = []  # (host, network, remote, label)
+
+    def add(self, host: Host, network: str, config: dict[str, str]) -> None:
+        for keys in _tunnel_keys(config).values():
+            remote = keys.get("remote") or keys.get("group") or ""
+            label = keys.get("protocol", "tunnel") + (f" {keys['id']}" if "id" in keys else "")
+            self.ends.append((host.name, network, remote, label))
+
+    def edges(self) -> list[tuple[str, str, str]]:
+        edges: list[tuple[str, str, str]] = []
+        drawn: set[frozenset[str]] = set()
+        for host, network, remote, label in self.ends:
+            other = self.by_underlay.get(remote)
+            if other is None:
+                continue  # multicast or an address outside the scenario: the label says it
+            back = str(self.hosts[host].underlay.ip)
+            far_network = next((n for h, n, r, _ in self.ends if h == other and r == back),
+                               UNDERLAY_NIC)
+            key = frozenset((f"{host}/{network}", f"{other}/{far_network}"))
+            if key not in drawn:
+                drawn.add(key)
+                edges.append((f"{host}/{network}", f"{other}/{far_network}", label))
+        return edges
+
+
+# ------------------------------------------------------------------------------- rendering
+def graphviz_available() -> bool:
+    return shutil.which("dot") is not None
+
+
+def render_svg(dot_text: str) -> str | None:
+    """SVG from `dot -Tsvg`, or None when Graphviz is not installed or fails."""
+    if not graphviz_available():
+        return None
+    try:
+        done = subprocess.run(["dot", "-Tsvg"], input=dot_text, capture_output=True, text=True,
+                              timeout=DOT_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 and "<svg" in done.stdout else None
+
+
+def topology_svg(topology: Topology) -> str | None:
+    return render_svg(topology_dot(topology))
