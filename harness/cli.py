@@ -182,6 +182,22 @@ def cmd_down(args) -> int:
     return EXIT_OK
 
 
+def cmd_gc(args) -> int:
+    from harness.substrates.gc import collect
+
+    report = collect(_work_root(args), dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for run_id in report.reaped:
+        print(f"{verb} dead run {run_id}")
+    for run_id, why in sorted(report.kept.items()):
+        print(f"kept run {run_id}: {why}")
+    for problem in report.problems:
+        print(f"left behind: {problem}", file=sys.stderr)
+    if not report.reaped and not report.kept:
+        print(f"no runs in {_work_root(args)}")
+    return EXIT_FAILED if report.problems else EXIT_OK
+
+
 def cmd_doctor(args) -> int:
     from harness.doctor import doctor
 
@@ -199,6 +215,65 @@ def cmd_schema(args) -> int:
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         print(text)
+    return EXIT_OK
+
+
+def cmd_graph(args) -> int:
+    from harness.report.graph import render, topology_dot
+
+    (topology,) = load_all([args.file], _variables(args.var))
+    dot_text = topology_dot(topology)
+    fmt = Path(args.output).suffix.lstrip(".") if args.output else "dot"
+    if fmt in ("dot", "gv"):
+        if not args.output:
+            print(dot_text, end="")
+            return EXIT_OK
+        Path(args.output).write_text(dot_text)
+    else:
+        drawn = render(dot_text, fmt)
+        if drawn is None:
+            print(f"harness: Graphviz `dot` is missing or cannot write {fmt!r} "
+                  "(apt-get install graphviz); without -o the DOT text is printed",
+                  file=sys.stderr)
+            return EXIT_FAILED
+        Path(args.output).write_bytes(drawn)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_plan(args) -> int:
+    from harness.lxd.plan import format_plan
+
+    (topology,) = load_all([args.file], _variables(args.var))
+    print(format_plan(topology), end="")
+    return EXIT_OK
+
+
+def cmd_ls(args) -> int:
+    from harness.catalog import format_table, scenario_files, summarize
+
+    paths = [Path(p) for p in args.paths or ["scenarios"]]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        print(f"harness: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_INVALID
+    summaries = [summarize(f, _variables(args.var)) for f in scenario_files(paths)]
+    if args.tag:
+        summaries = [s for s in summaries if s.error or set(args.tag) & set(s.tags)]
+    print(format_table(summaries), end="")
+    return EXIT_OK
+
+
+def cmd_image(args) -> int:
+    from harness.lxd.image import ImageError, build_busybox_image
+
+    try:
+        tarball = build_busybox_image(Path(args.dir))
+    except ImageError as exc:
+        print(f"harness: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(tarball)
+    print(f"import it with: lxc image import {tarball} --alias busybox", file=sys.stderr)
     return EXIT_OK
 
 
@@ -254,12 +329,42 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, files="one")
     p.set_defaults(func=cmd_down)
 
+    p = sub.add_parser("gc", help="remove what dead runs (a killed harness) left behind")
+    p.add_argument("--workdir", help="work folder for labs (default /var/tmp/lxd-harness)")
+    p.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    p.set_defaults(func=cmd_gc)
+
     p = sub.add_parser("doctor", help="what this machine can do")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("schema", help="the JSON Schema of the scenario format")
     p.add_argument("-o", "--output", help="write it to this file")
     p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("graph", help="draw a scenario's topology with Graphviz")
+    p.add_argument("file", metavar="FILE", help="scenario file")
+    p.add_argument("-o", "--output", metavar="PATH",
+                   help="out.svg, out.png, out.pdf (drawn by `dot`) or out.dot; "
+                        "default: DOT text on stdout")
+    p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_graph)
+
+    p = sub.add_parser("plan", help="the commands a scenario means, host by host")
+    p.add_argument("file", metavar="FILE", help="scenario file")
+    p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("ls", help="list scenarios: name, hosts, checks, tags, description")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="folders or files (default scenarios/)")
+    p.add_argument("--tag", action="append", default=[], help="only scenarios with this tag")
+    p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_ls)
+
+    p = sub.add_parser("image", help="build the busybox image tarball (for `lxc image import`)")
+    p.add_argument("action", choices=["build"])
+    p.add_argument("--dir", default=".", help="folder for busybox-image.tar.gz (default .)")
+    p.set_defaults(func=cmd_image)
     return parser
 
 

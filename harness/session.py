@@ -16,8 +16,10 @@ import pylxd
 
 from harness.checks import planned_ids, run_check
 from harness.checks.context import CheckContext
+from harness.interrupts import deferred_interrupts
 from harness.lxd.apply import apply_host, local_runner, wait_for_addresses
 from harness.probes.runner import ProbeRunner
+from harness.report.graph import topology_svg
 from harness.results import CheckResult, Outcome, ScenarioResult
 from harness.substrates import make_substrate
 from harness.substrates.base import Lab, Substrate, progress
@@ -53,6 +55,9 @@ class ScenarioRun:
         self.result = ScenarioResult(
             name=topology.name, source=topology.source, description=topology.description,
             tags=list(topology.tags), substrate=self.substrate_name)
+        # For the HTML report only (a plain attribute, so results.json stays small);
+        # None when Graphviz is missing: drawing never fails a run.
+        self.result.diagram_svg = topology_svg(topology)
         self.stage = "preflight"
 
     # ------------------------------------------------------------------ phases
@@ -65,15 +70,17 @@ class ScenarioRun:
         progress.info("%s: bringing up %d host(s) on %s", self.topology.name,
                       len(self.topology.hosts), self.substrate_name)
         lab = self.substrate.up(self.topology)
-        self.result.phases["up"] = round(time.monotonic() - started, 3)
-        self.result.capabilities = {h: dict(lab.capabilities) for h in lab.hosts}
         try:
+            self.result.phases["up"] = round(time.monotonic() - started, 3)
+            self.result.capabilities = {h: dict(lab.capabilities) for h in lab.hosts}
             self.stage = "apply"
             started = time.monotonic()
             self._apply(lab)
             self.result.phases["apply"] = round(time.monotonic() - started, 3)
         except BaseException:
+            stopped_at = self.stage
             self.down(lab)
+            self.stage = stopped_at  # the report names where the run stopped, not teardown
             raise
         return lab
 
@@ -108,11 +115,15 @@ class ScenarioRun:
 
     def down(self, lab: Lab) -> list[str]:
         self.stage = "teardown"
-        started = time.monotonic()
-        leftovers = self.substrate.down(lab)
-        self.result.phases["down"] = round(time.monotonic() - started, 3)
-        if leftovers:
-            self.result.error = "teardown left: " + "; ".join(leftovers)
+        # Ctrl-C / SIGTERM wait until the teardown is done (then stop the run as usual).
+        with deferred_interrupts() as held:
+            started = time.monotonic()
+            leftovers = self.substrate.down(lab)
+            self.result.phases["down"] = round(time.monotonic() - started, 3)
+            if leftovers:
+                self.result.error = "teardown left: " + "; ".join(leftovers)
+            if held.signals and not self.result.interrupted:
+                self.result.interrupted = "teardown"
         return leftovers
 
     # ------------------------------------------------------------------ all of it

@@ -23,7 +23,7 @@ class Ping(Check):
 
     def expected_absent(self, part: str) -> bool:
         flag = self.spec.expect_failure
-        unreachable = self.params.get("unreachable", [])
+        unreachable = self.params.get("unreachable") or []
         return bool(flag) or part in unreachable
 
     def observe(self, ctx: CheckContext, part: str) -> Observation:
@@ -33,9 +33,10 @@ class Ping(Check):
 
 def observe_ping(ctx: CheckContext, source: str, target: str, count: int = 3) -> Observation:
     netns = ctx.netns(source)
+    own = ctx.address(source)  # an instance without an address proves nothing: inconclusive
     address = ctx.address(target)
     reply = ctx.probes.call(netns, "icmp.ping", dst=address, count=count)
-    line = (f"{source} -> {target} ({address}): {reply['sent']} echo requests sent, "
+    line = (f"{source} ({own}) -> {target} ({address}): {reply['sent']} echo requests sent, "
             f"{reply['received']} replies")
     if reply["local_errors"]:
         line += f" ({reply['local_errors'][0]})"

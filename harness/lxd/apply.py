@@ -58,8 +58,11 @@ def apply_host(host: Host, client: pylxd.Client, runner: HostRunner) -> dict[str
 
     started = time.monotonic()
     for instance in host.instances.values():
-        _step(host, f"starting instance {instance.name}",
-              lambda i=instance: client.instances.get(i.name).start(wait=True))
+        try:
+            _step(host, f"starting instance {instance.name}",
+                  lambda i=instance: client.instances.get(i.name).start(wait=True))
+        except ApplyError as exc:
+            raise ApplyError(f"{exc}\n{_start_log(runner, instance.name)}") from exc
     timings["start"] = time.monotonic() - started
 
     started = time.monotonic()
@@ -79,6 +82,16 @@ def _step(host: Host, what: str, action: Callable[[], object]) -> None:
     except CommandError as exc:
         raise ApplyError(f"{host.name}: {what} failed (exit {exc.returncode}):\n"
                          f"{exc.output}") from exc
+
+
+def _start_log(runner: HostRunner, name: str) -> str:
+    """The error lines of liblxc's log: why the instance did not start."""
+    try:
+        log_text = runner(["lxc", "info", "--show-log", name])
+    except CommandError as exc:
+        return f"(no log: {exc.output})"
+    errors = [line for line in log_text.splitlines() if " ERROR " in line]
+    return "\n".join(errors[:8]) or log_text[-1500:]
 
 
 def _lxd_message(exc: LXDAPIException) -> str:

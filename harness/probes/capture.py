@@ -6,13 +6,11 @@ from collections.abc import Callable
 
 from scapy.layers.dhcp import BOOTP
 from scapy.layers.inet import ICMP, IP, TCP, UDP
-from scapy.layers.l2 import ARP, Dot1Q, Ether
-from scapy.sendrecv import sniff
-from scapy.utils import wrpcap
-
-from scapy.layers.l2 import GRE
+from scapy.layers.l2 import ARP, GRE, Dot1Q, Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import bind_layers
+from scapy.sendrecv import sniff
+from scapy.utils import wrpcap
 
 # LXD's VXLAN tunnels use the Linux default port 8472, not IANA's 4789
 bind_layers(UDP, VXLAN, dport=8472)
@@ -55,8 +53,13 @@ def describe(packet) -> dict:
 
 def capture(iface: str, bpf: str = "", duration: float = 3.0, count: int = 200,
             pcap: str | None = None, promisc: bool = True,
-            ready: Callable[[], None] | None = None) -> dict:
-    """Sniff `iface` for at most `duration` seconds or `count` packets."""
+            ready: Callable[[], None] | None = None, vxlan_ports: list[int] | None = None) -> dict:
+    """Sniff `iface` for at most `duration` seconds or `count` packets.
+
+    `vxlan_ports`: further UDP destination ports to decode as VXLAN (tunnel.NAME.port).
+    """
+    for port in vxlan_ports or ():
+        bind_layers(UDP, VXLAN, dport=int(port))
     packets = sniff(iface=iface, filter=bpf or None, timeout=duration, count=count,
                     promisc=promisc, store=True, started_callback=ready)
     if pcap:

@@ -7,7 +7,7 @@ import random
 import socket
 import time
 
-from scapy.layers.inet import ICMP, IP, IPerror, ICMPerror
+from scapy.layers.inet import ICMP, IP, ICMPerror, IPerror
 from scapy.packet import Raw
 
 IP_HEADER = 20

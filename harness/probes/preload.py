@@ -6,5 +6,10 @@ from scapy.config import conf
 conf.verb = 0
 conf.checkIPaddr = False  # DHCP offers come from the server, not from the broadcast address
 
-from harness.probes import capture, dhcp, dns, icmp  # noqa: E402, F401
-from harness.probes import l2  # noqa: E402, F401
+from harness.probes import (  # noqa: E402, F401
+    capture,
+    dhcp,
+    dns,
+    icmp,
+    l2,  # noqa: E402, F401
+)

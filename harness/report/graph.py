@@ -322,8 +322,6 @@ def _network_label(name: str, state: EffectiveHost, config: dict[str, str]) -> l
     for key in ("ipv4.address", "ipv6.address"):
         if config.get(key) and config[key] != "none":
             label.append(config[key])
-    if config.get("ipv4.nat") == "true":
-        label.append("NAT")
     for key in ("ipv4.dhcp.ranges", "dns.domain", "dns.mode", "bridge.mtu", "parent"):
         if config.get(key):
             label.append(f"{key} {config[key]}")
@@ -382,17 +380,26 @@ def graphviz_available() -> bool:
     return shutil.which("dot") is not None
 
 
-def render_svg(dot_text: str) -> str | None:
-    """SVG from `dot -Tsvg`, or None when Graphviz is not installed or fails."""
+def render(dot_text: str, fmt: str = "svg") -> bytes | None:
+    """`dot -T<fmt>` output, or None when Graphviz is not installed or fails."""
     if not graphviz_available():
         return None
     try:
-        done = subprocess.run(["dot", "-Tsvg"], input=dot_text, capture_output=True, text=True,
+        done = subprocess.run(["dot", f"-T{fmt}"], input=dot_text.encode(), capture_output=True,
                               timeout=DOT_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return done.stdout if done.returncode == 0 and "<svg" in done.stdout else None
+    return done.stdout if done.returncode == 0 and done.stdout else None
+
+
+def render_svg(dot_text: str) -> str | None:
+    svg = render(dot_text, "svg")
+    return svg.decode("utf-8") if svg and b"<svg" in svg else None
 
 
 def topology_svg(topology: Topology) -> str | None:
-    return render_svg(topology_dot(topology))
+    """The diagram for the HTML report; None (never an exception) when it cannot be drawn."""
+    try:
+        return render_svg(topology_dot(topology))
+    except Exception:  # a drawing problem must never fail a run
+        return None

@@ -247,6 +247,12 @@ def _int(low: int, high: int):
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _nothing_means_defaults(cls, data: Any) -> Any:
+        # `host1:` with nothing after it is a host with every default
+        return {} if data is None else data
+
 
 class SegmentModel(Model):
     mtu: _int(576, 9000) = 1500
@@ -314,7 +320,7 @@ class PingCheck(CheckModel):
     among: Annotated[list[Endpoint], Field(min_length=2)] | None = None
     #: pairs of `among` ("A->B") that must NOT reach each other
     unreachable: list[str] = []
-    count: Annotated[int, Field(ge=1, le=100)] = 3
+    count: _int(1, 100) = 3
     endpoint_keys: ClassVar[tuple[str, ...]] = ("from", "to", "among")
 
     @model_validator(mode="after")
@@ -326,7 +332,9 @@ class PingCheck(CheckModel):
             raise ValueError("needs from and to (or among)")
         if self.unreachable:
             if self.among is None:
-                raise ValueError("unreachable lists pairs of among; use expect_failure with from/to")
+                raise ValueError(
+                    "unreachable lists pairs of among; use expect_failure with from/to"
+                )
             pairs = {f"{a}->{b}" for a in self.among for b in self.among if a != b}
             unknown = [p for p in self.unreachable if p not in pairs]
             if unknown:
@@ -439,6 +447,8 @@ class CheckEntry(Model):
     @model_validator(mode="before")
     @classmethod
     def _single_type(cls, data: Any) -> Any:
+        if data is None:
+            data = {}
         if not isinstance(data, dict):
             return data  # pydantic says "valid dictionary"
         known = ", ".join(CHECK_TYPES)

@@ -67,6 +67,10 @@ class Lab:
     #: feature -> why it does not work
     capability_notes: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    #: the process that brought the lab up, with its start time (clock ticks after boot) so
+    #: that a reused PID is not taken for it: `harness gc` reaps labs whose owner is gone
+    owner_pid: int = 0
+    owner_start: int = 0
 
     @property
     def fabric(self) -> Node:

@@ -54,14 +54,17 @@ def _probe_openvswitch(netns: str) -> bool:
     return "ovs_datapath" in families
 
 
-def probe(cache_dir: Path | None = None) -> Capabilities:
-    """Try every feature once per boot of this kernel (the answer is cached by boot id)."""
+def probe(cache_dir: Path | None = None, netns: str | None = None) -> Capabilities:
+    """Try every feature once per boot of this kernel (the answer is cached by boot id).
+
+    `netns` names the scratch namespace (a lab passes one tagged with its run id, so that
+    `harness gc` finds it if the run dies mid-probe)."""
     cache = cache_dir / f"capabilities-{_boot_id()}.json" if cache_dir else None
     if cache is not None and cache.exists():
         data = json.loads(cache.read_text())
         return Capabilities(data["works"], data["notes"])
     caps = Capabilities()
-    netns = f"hl-cap-{secrets.token_hex(3)}"
+    netns = netns or f"hl-cap-{secrets.token_hex(3)}"
     run(["ip", "netns", "add", netns])
     try:
         for feature, (missing, steps) in _PROBES.items():

@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,10 +26,12 @@ from pathlib import Path
 import pylxd
 import yaml
 
+from harness.interrupts import deferred_interrupts
 from harness.lxd.image import IMAGE_ALIAS, build_busybox_image
 from harness.shell import CommandError, run
-from harness.substrates import capabilities
+from harness.substrates import capabilities, procs
 from harness.substrates.base import HostNode, Lab, Node, Substrate, SubstrateError, progress
+from harness.substrates.leftovers import Snapshot, settle, snapshot
 from harness.topology import (
     DEFAULT_SEGMENT,
     UPSTREAM,
@@ -86,6 +89,7 @@ class LocalSubstrate(Substrate):
         self.work_root = work_root
         self.run_id = run_id or new_run_id()
         self._daemons: dict[int, object] = {}  # pid -> Popen, so that we reap what we start
+        self._before: Snapshot | None = None  # the machine before up(), to find leftovers
 
     # ---------------------------------------------------------------- preflight
     def preflight(self, topology: Topology) -> list[str]:
@@ -101,36 +105,57 @@ class LocalSubstrate(Substrate):
 
     # ---------------------------------------------------------------- up
     def up(self, topology: Topology) -> Lab:
+        self._check_traversable(self.work_root)
         workdir = self.work_root / self.run_id
+        self._before = snapshot(self.run_id, str(workdir))
         workdir.mkdir(parents=True, exist_ok=False)
         # Unprivileged containers (uid 100000+) must traverse the path to their rootfs.
         os.chmod(self.work_root, 0o711)
         os.chmod(workdir, 0o711)
         lab = Lab(run_id=self.run_id, scenario=topology.name, substrate=self.name,
-                  workdir=str(workdir))
+                  workdir=str(workdir), owner_pid=os.getpid(),
+                  owner_start=procs.start_time(os.getpid()) or 0)
         lab.save(workdir / "lab.json")
         started = time.monotonic()
+        pool = ThreadPoolExecutor(max_workers=max(1, len(topology.hosts)))
         try:
             self._make_nodes(lab, topology)
             lab.save(workdir / "lab.json")
             self._wire(lab, topology)
-            caps = capabilities.probe(self.work_root / "cache")
+            caps = capabilities.probe(self.work_root / "cache",
+                                      netns=netns_name(self.run_id, "capprobe"))
             lab.capabilities, lab.capability_notes = caps.works, caps.notes
             image = build_busybox_image(self.work_root / "cache")
-            with ThreadPoolExecutor(max_workers=max(1, len(topology.hosts))) as pool:
-                futures = [pool.submit(self._start_lxd, lab, host, image)
-                           for host in topology.hosts.values()]
-                for future in futures:
-                    future.result()
+            futures = [pool.submit(self._start_lxd, lab, host, image)
+                       for host in topology.hosts.values()]
+            for future in futures:
+                future.result()
         except BaseException:
-            lab.save(workdir / "lab.json")
-            leftovers = self.down(lab)
+            with deferred_interrupts():
+                # An interrupt reaches only this thread: the LXD starters must finish (and
+                # record their daemons' PIDs) before the teardown looks for what to stop.
+                pool.shutdown(wait=True, cancel_futures=True)
+                lab.save(workdir / "lab.json")
+                leftovers = self.down(lab)
             if leftovers:
                 log.error("teardown after failed bring-up left: %s", "; ".join(leftovers))
             raise
+        finally:
+            pool.shutdown(wait=True)
         lab.timings["up"] = time.monotonic() - started
         lab.save(workdir / "lab.json")
         return lab
+
+    @staticmethod
+    def _check_traversable(work_root: Path) -> None:
+        """Unprivileged containers must be able to walk down to their root filesystem."""
+        for folder in [*reversed(work_root.resolve().parents)]:
+            if folder.exists() and not folder.stat().st_mode & 0o001:
+                raise SubstrateError(
+                    f"work folder {work_root}: {folder} is not searchable by others "
+                    f"(mode {folder.stat().st_mode & 0o777:o}); unprivileged containers could "
+                    f"not reach their root filesystem. Choose another --workdir "
+                    f"(default /var/tmp/lxd-harness).")
 
     def _make_nodes(self, lab: Lab, topology: Topology) -> None:
         rid = self.run_id
@@ -279,6 +304,7 @@ class LocalSubstrate(Substrate):
         except CommandError as exc:
             tail = (lxd_dir.parent / "daemon.out").read_text(errors="replace")[-2000:]
             raise SubstrateError(f"{host.name}: LXD did not start:\n{tail}") from exc
+        _root_only(Path(node.lxd_socket))
         run(["lxd", "init", "--preseed"], env=node.lxc_env, input=self._preseed(host),
             where=host.name)
         client = pylxd.Client(endpoint=node.lxd_socket)
@@ -309,7 +335,12 @@ class LocalSubstrate(Substrate):
 
     # ---------------------------------------------------------------- down
     def down(self, lab: Lab) -> list[str]:
+        with deferred_interrupts():  # a second Ctrl-C must not leave half a lab
+            return self._down(lab)
+
+    def _down(self, lab: Lab) -> list[str]:
         started = time.monotonic()
+        netns_inodes = procs.run_netns_inodes(lab.run_id)
         leftovers: list[str] = []
         with ThreadPoolExecutor(max_workers=max(1, len(lab.hosts))) as pool:
             for problems in pool.map(self._stop_lxd, lab.hosts.values()):
@@ -321,8 +352,11 @@ class LocalSubstrate(Substrate):
         workdir = Path(lab.workdir)
         if workdir.exists():
             shutil.rmtree(workdir, ignore_errors=True)
-            if workdir.exists():
-                leftovers.append(f"work folder {workdir}")
+        # Compare with the machine before up() (only known to the process that ran it).
+        before = self._before if self._before and self._before.run_id == lab.run_id else None
+        reported = {problem.split(":")[0] for problem in leftovers}
+        leftovers += [problem for problem in settle(before, lab.run_id, lab.workdir, netns_inodes)
+                      if problem not in reported]
         lab.timings["down"] = time.monotonic() - started
         return leftovers
 
@@ -378,6 +412,15 @@ class LocalSubstrate(Substrate):
         except CommandError as exc:
             return [f"namespace {node.netns}: {exc}"]
         return []
+
+
+def _root_only(socket: Path) -> None:
+    """LXD's API socket grants full control of the daemon: root (user and group) only."""
+    info = socket.stat()
+    if (info.st_uid, info.st_gid) != (0, 0):
+        os.chown(socket, 0, 0)
+    if stat.S_IMODE(info.st_mode) & ~0o660:
+        os.chmod(socket, stat.S_IMODE(info.st_mode) & 0o660)
 
 
 def _alive(pid: int) -> bool:

@@ -225,7 +225,7 @@ def test_markdown_failures_first_with_evidence(run: RunResult) -> None:
 
 def test_markdown_escapes_odd_text(run: RunResult) -> None:
     md = markdown_summary(run)
-    assert "odd \\| reason &lt;b&gt;bold&lt;/b&gt;" in md
+    assert "odd \\| reason &lt;b>bold&lt;/b>" in md
     assert "\x00" not in md and "\ud800" not in md
     # the evidence fence is longer than any backtick run inside it
     assert "````text" in md

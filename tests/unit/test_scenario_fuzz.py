@@ -77,17 +77,15 @@ def test_random_text(text: str):
     assert_loads_or_explains(text)
 
 
+YAML_LIKE_LINES = [
+    "name: x", "hosts:", "  host1:", "    instances: {app1: {}}", "checks:", "  - ping:",
+    "    from: host1:app1", "- [", "{{", "{% if %}", "  a: &x 1", "  b: *x", "\t", "key: v",
+    "  host1: {}", "    underlay: 172.31.0.11/24", "    setup: ['brctl addbr x']",
+]  # fmt: skip
+
+
 @FUZZ
-@given(
-    st.lists(
-        st.sampled_from(
-            ["name: x", "hosts:", "  host1:", "    instances: {app1: {}}", "checks:", "  - ping:",
-             "    from: host1:app1", "- [", "{{", "{% if %}", "  a: &x 1", "  b: *x", "\t", "key: v",
-             "  host1: {}", "    underlay: 172.31.0.11/24", "    setup: ['brctl addbr x']"]
-        ),  # fmt: skip
-        max_size=12,
-    )
-)
+@given(st.lists(st.sampled_from(YAML_LIKE_LINES), max_size=12))
 def test_random_yaml_like_lines(lines: list[str]):
     assert_loads_or_explains("\n".join(lines) + "\n")
 

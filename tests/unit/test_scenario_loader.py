@@ -87,6 +87,14 @@ def test_defaults_are_filled_in():
     assert topology.source == "s.yaml"
 
 
+def test_an_entry_with_nothing_has_every_default():
+    topology = load("name: x\nhosts:\n  host1:\n    instances:\n      app1:\n")
+    assert topology.hosts["host1"].instances["app1"].image == "busybox"
+    assert "checks.0: a check is a mapping with exactly one key" in one_problem(
+        "name: x\nhosts: {h: }\nchecks:\n  -\n"
+    )
+
+
 def test_lan_segment_is_always_there():
     topology = load(
         """
@@ -196,7 +204,11 @@ def test_check_params_and_flags():
         """
     )
     ping, nat, gre, dhcp = topology.checks
-    assert ping.params == {"among": ["host1:app1", "host1:app2", "upstream"]}
+    assert ping.params == {
+        "among": ["host1:app1", "host1:app2", "upstream"],
+        "unreachable": [],
+        "count": 3,
+    }
     assert nat.params["expect_source"] == "203.0.113.7" and nat.expect_failure
     assert gre.requires == ("kernel:gre",) and gre.params == {"between": ["host1", "host2"]}
     assert dhcp.params == {

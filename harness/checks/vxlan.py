@@ -1,0 +1,113 @@
+"""`vxlan`: instance traffic between two hosts crosses the underlay as VXLAN with the right VNI.
+
+An instance of the first host pings an instance of the second while the first host's
+underlay NIC is sniffed. Present when the pings are answered and the underlay carried them
+as UDP to the expected port with the expected VNI (inner addresses: the two instances).
+The expected port is `port`, else the `tunnel.NAME.port` of the host's LXD tunnel with that
+VNI, else 8472 (LXD leaves the kernel default, not IANA's 4789).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+
+from harness.checks.base import Check, CheckContext, Inconclusive, Observation, register
+
+LINUX_VXLAN_PORT = 8472
+UNDERLAY_NIC = "eth0"
+SNIFF_SECONDS = 3.0
+
+
+@register
+class Vxlan(Check):
+    type = "vxlan"
+    needs = ("vxlan",)
+
+    def observe(self, ctx: CheckContext, part: str) -> Observation:
+        first, second = self.params["between"]
+        vni = int(self.params["vni"])
+        port, port_source = self._expected_port(ctx, first, vni)
+        source, target = _instance_of(ctx, first), _instance_of(ctx, second)
+        src_ip, dst_ip = ctx.address(source), ctx.address(target)
+
+        pcap = ctx.pcap(self.spec.id, f"{first}-{UNDERLAY_NIC}")
+        sniffer = ctx.probes.start(
+            ctx.host_netns(first), "capture.capture", wait_ready=True, iface=UNDERLAY_NIC,
+            bpf="udp and not port 53", duration=SNIFF_SECONDS, count=10, pcap=pcap,
+            vxlan_ports=sorted({port, LINUX_VXLAN_PORT, 4789}))
+        # one broadcast frame first: it shows where BUM traffic goes (the remote, or the group)
+        marker = str(ipaddress.IPv4Address("169.254.1.0") + secrets.randbelow(0xFD00))
+        ctx.probes.call(ctx.netns(source), "l2.send_frames", iface="eth0", repeat=1, frames=[
+            {"kind": "arp", "src": marker, "dst": str(ipaddress.IPv4Address(marker) + 1)}])
+        reply = ctx.probes.call(ctx.netns(source), "icmp.ping", dst=dst_ip, count=3)
+        packets = sniffer.result()["packets"]
+        flooded = sorted({p["dst"] for p in packets
+                          if p.get("arp_psrc") == marker and p.get("vni") is not None})
+
+        ours = [p for p in packets if {p.get("inner_src"), p.get("inner_dst")} == {src_ip, dst_ip}]
+        matching = [p for p in ours if p.get("vni") == vni and p.get("dport") == port]
+        evidence = [
+            f"{source} ({src_ip}) -> {target} ({dst_ip}): {reply['sent']} echo requests, "
+            f"{reply['received']} replies",
+            f"expected on {first} {UNDERLAY_NIC}: UDP port {port} ({port_source}), VNI {vni}",
+            f"seen: {len(packets)} UDP packet(s), {len(ours)} carrying the pings, "
+            f"{len(matching)} with port {port} and VNI {vni}",
+            f"a broadcast ARP from {source} crossed to: "
+            + (", ".join(_flood_target(d) for d in flooded) or "nowhere seen"),
+            *[f"  {_describe(p)}" for p in (ours or packets)[:6]],
+        ]
+        if matching and reply["received"]:
+            outer = matching[0]
+            return Observation(True, f"{source} -> {target} crosses {outer['src']} -> "
+                               f"{outer['dst']} as VXLAN VNI {vni} on UDP {port}",
+                               evidence, [pcap])
+        if matching:
+            summary = f"VXLAN VNI {vni} on UDP {port} seen, but no echo reply came back"
+        elif ours:
+            seen = sorted({(p.get("dport"), p.get("vni")) for p in ours}, key=str)
+            summary = (f"the pings crossed as {', '.join(f'UDP {d} VNI {v}' for d, v in seen)}, "
+                       f"not UDP {port} VNI {vni}")
+        elif packets:
+            summary = f"no VXLAN packet carrying {src_ip} <-> {dst_ip} on {first} {UNDERLAY_NIC}"
+        else:
+            summary = f"no UDP at all on {first} {UNDERLAY_NIC} while {source} pinged {target}"
+        return Observation(False, summary, evidence, [pcap])
+
+    def _expected_port(self, ctx: CheckContext, host: str, vni: int) -> tuple[int, str]:
+        if "port" in self.params:
+            return int(self.params["port"]), "from the check"
+        for network in ctx.client(host).networks.all():
+            config = dict(network.config)
+            for key, value in config.items():
+                tunnel, _, field = key.removeprefix("tunnel.").rpartition(".")
+                if not key.startswith("tunnel.") or field != "id" or str(value) != str(vni):
+                    continue
+                if config.get(f"tunnel.{tunnel}.protocol") != "vxlan":
+                    continue
+                if f"tunnel.{tunnel}.port" in config:
+                    return int(config[f"tunnel.{tunnel}.port"]), \
+                        f"tunnel.{tunnel}.port of {network.name}"
+                return LINUX_VXLAN_PORT, f"{network.name} tunnel {tunnel} sets no port"
+        return LINUX_VXLAN_PORT, "the kernel default"
+
+
+def _instance_of(ctx: CheckContext, host: str) -> str:
+    instances = ctx.topology.hosts[host].instances
+    if not instances:
+        raise Inconclusive(f"{host} has no instance to send through the tunnel")
+    return f"{host}:{next(iter(instances))}"
+
+
+def _describe(packet: dict) -> str:
+    outer = f"{packet.get('src')}:{packet.get('sport')} > {packet.get('dst')}:{packet.get('dport')}"
+    if "vni" not in packet:
+        return f"UDP {outer} (not VXLAN)"
+    inner = f"{packet.get('inner_src', '?')} > {packet.get('inner_dst', '?')}"
+    return f"UDP {outer} VNI {packet['vni']}: {inner}"
+
+
+def _flood_target(address: str) -> str:
+    if ipaddress.IPv4Address(address).is_multicast:
+        return f"{address} (multicast group)"
+    return f"{address} (unicast remote)"
