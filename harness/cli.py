@@ -66,6 +66,13 @@ def _setup_progress(verbose: bool) -> None:
     install(verbose)
 
 
+def _finish_progress() -> None:
+    """Take the live status line down before printing to stdout."""
+    from harness.progress import finish
+
+    finish()
+
+
 def _terminate_on_sigterm() -> None:
     def handler(signum, frame):  # turn SIGTERM into the same clean path as Ctrl-C
         raise KeyboardInterrupt(f"signal {signum}")
@@ -109,6 +116,7 @@ def cmd_run(args) -> int:
                 interrupted = True
                 break
     finally:
+        _finish_progress()
         run.duration = round(time.monotonic() - started, 3)
         written = write_reports(run, Path(args.out), junit=_path(args.junit),
                                 json_path=_path(args.json), html=_path(args.html))
@@ -135,6 +143,7 @@ def cmd_up(args) -> int:
     lab = scenario_run.up()
     state = save_state(Path(lab.workdir).parent, topology.name, lab, topology.source,
                        _variables(args.var))
+    _finish_progress()
     print(f"{topology.name} is up (run {lab.run_id}); state in {state}")
     print(f"next: harness verify {args.file}   then: harness down {args.file}")
     return EXIT_OK
@@ -160,6 +169,7 @@ def cmd_verify(args) -> int:
     run = RunResult(scenarios=[scenario_run.result], substrate=lab.substrate,
                     started=datetime.now(UTC).isoformat(timespec="seconds"))
     write_reports(run, Path(args.out), junit=_path(args.junit), json_path=_path(args.json))
+    _finish_progress()
     print(markdown_summary(run))
     return EXIT_FAILED if run.failed else EXIT_OK
 

@@ -34,5 +34,6 @@ def doctor() -> int:
     required_ok = root and all(ok for name, ok, _ in rows
                                if name.removeprefix("tool ") in REQUIRED_TOOLS)
     print("\nlocal substrate: " + ("ready" if required_ok else "NOT ready (see above)"))
-    print(f"work folder: {DEFAULT_WORK_ROOT} ({'exists' if Path(DEFAULT_WORK_ROOT).exists() else 'absent'})")
+    state = "exists" if Path(DEFAULT_WORK_ROOT).exists() else "absent"
+    print(f"work folder: {DEFAULT_WORK_ROOT} ({state})")
     return 0 if required_ok else 1

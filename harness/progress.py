@@ -1,46 +1,116 @@
-"""Progress lines on stderr: rich on a terminal, plain timestamped lines in CI logs."""
+"""Progress on stderr: on a terminal, a live status line (what runs now, for how long) above
+which results scroll; elsewhere (CI logs), plain timestamped lines.
+
+Messages go to the "harness.progress" logger. A record logged with `extra=ACTIVITY` says
+what starts now ("host1: bringing up", "custom-bridge: check 0-dhcp"): on a terminal it
+replaces the status line; in plain mode it is one more line.
+"""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 import time
 
 _STARTED = time.monotonic()
 
+#: `progress.info(..., extra=ACTIVITY)`: this message names what runs from now on
+ACTIVITY = {"activity": True}
+
+
+def _elapsed() -> float:
+    return time.monotonic() - _STARTED
+
 
 class PlainHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        elapsed = time.monotonic() - _STARTED
-        sys.stderr.write(f"[{elapsed:7.1f}s] {record.getMessage()}\n")
+        sys.stderr.write(f"[{_elapsed():7.1f}s] {record.getMessage()}\n")
         sys.stderr.flush()
+
+
+class _StatusLine:
+    """Spinner, the current activity, its seconds so far and the run's; drawn on each refresh."""
+
+    def __init__(self) -> None:
+        from rich.spinner import Spinner
+
+        self.spinner = Spinner("dots", style="cyan")
+        self.activity = "starting"
+        self.since = time.monotonic()
+
+    def set(self, activity: str) -> None:
+        self.activity, self.since = activity, time.monotonic()
+
+    def __rich__(self):
+        from rich.text import Text
+
+        step = time.monotonic() - self.since
+        self.spinner.update(text=Text.assemble((self.activity, "bold"), (f"  {step:.1f}s", "cyan"),
+                                               (f"  (run {_elapsed():.1f}s)", "dim")))
+        return self.spinner
+
+
+def _style(message: str) -> str:
+    if " PASS " in message:
+        return "green"
+    if " FAIL " in message:
+        return "bold red"
+    if " SKIP " in message:
+        return "yellow"
+    return ""
 
 
 class RichHandler(logging.Handler):
     def __init__(self) -> None:
         super().__init__()
         from rich.console import Console
+        from rich.live import Live
 
         self.console = Console(stderr=True, highlight=False)
+        self.status = _StatusLine()
+        # stdout is left alone: the Markdown summary must go to stdout, not above the status
+        self.live = Live(self.status, console=self.console, refresh_per_second=8,
+                         transient=True, redirect_stdout=False, redirect_stderr=False)
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        style = ""
-        if " PASS " in message:
-            style = "green"
-        elif " FAIL " in message:
-            style = "bold red"
-        elif " SKIP " in message:
-            style = "yellow"
-        elapsed = time.monotonic() - _STARTED
-        self.console.print(f"[dim]{elapsed:7.1f}s[/dim] {message}", style=style, markup=False)
+        if getattr(record, "activity", False):
+            self.status.set(message)
+            if not self.live.is_started:
+                self.live.start()
+            return
+        from rich.text import Text
+
+        self.console.print(Text.assemble((f"{_elapsed():7.1f}s", "dim"), " ",
+                                         (message, _style(message))))
+
+    def close(self) -> None:
+        if self.live.is_started:
+            self.live.stop()
+        super().close()
+
+
+def _logger() -> logging.Logger:
+    return logging.getLogger("harness.progress")
 
 
 def install(verbose: bool = False) -> None:
-    logger = logging.getLogger("harness.progress")
-    logger.handlers.clear()
+    logger = _logger()
+    finish()
     logger.addHandler(RichHandler() if sys.stderr.isatty() else PlainHandler())
     logger.setLevel(logging.INFO)
     logger.propagate = False
     if verbose:
         logging.getLogger("harness").setLevel(logging.DEBUG)
+
+
+def finish() -> None:
+    """Take the status line down (before printing to stdout, and at exit)."""
+    logger = _logger()
+    for handler in list(logger.handlers):
+        handler.close()
+        logger.removeHandler(handler)
+
+
+atexit.register(finish)

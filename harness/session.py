@@ -19,6 +19,7 @@ from harness.checks.context import CheckContext
 from harness.interrupts import deferred_interrupts
 from harness.lxd.apply import apply_host, local_runner, wait_for_addresses
 from harness.probes.runner import ProbeRunner
+from harness.progress import ACTIVITY
 from harness.report.graph import topology_svg
 from harness.results import CheckResult, Outcome, ScenarioResult
 from harness.substrates import make_substrate
@@ -68,13 +69,14 @@ class ScenarioRun:
         self.stage = "bring-up"
         started = time.monotonic()
         progress.info("%s: bringing up %d host(s) on %s", self.topology.name,
-                      len(self.topology.hosts), self.substrate_name)
+                      len(self.topology.hosts), self.substrate_name, extra=ACTIVITY)
         lab = self.substrate.up(self.topology)
         try:
             self.result.phases["up"] = round(time.monotonic() - started, 3)
             self.result.capabilities = {h: dict(lab.capabilities) for h in lab.hosts}
             self.stage = "apply"
             started = time.monotonic()
+            progress.info("%s: applying", self.topology.name, extra=ACTIVITY)
             self._apply(lab)
             self.result.phases["apply"] = round(time.monotonic() - started, 3)
         except BaseException:
@@ -104,7 +106,7 @@ class ScenarioRun:
         ctx = CheckContext(self.topology, lab, probe_runner(), artifacts)
         results: list[CheckResult] = []
         for spec in self.topology.checks:
-            progress.info("%s: check %s", self.topology.name, spec.id)
+            progress.info("%s: check %s", self.topology.name, spec.id, extra=ACTIVITY)
             for result in run_check(spec, ctx, self.options.require_all):
                 results.append(result)
                 progress.info("%s: %s %s %s", self.topology.name, result.id,
@@ -115,6 +117,7 @@ class ScenarioRun:
 
     def down(self, lab: Lab) -> list[str]:
         self.stage = "teardown"
+        progress.info("%s: tearing down", self.topology.name, extra=ACTIVITY)
         # Ctrl-C / SIGTERM wait until the teardown is done (then stop the run as usual).
         with deferred_interrupts() as held:
             started = time.monotonic()

@@ -1,4 +1,7 @@
-"""`dhcp`: a fresh DHCP exchange from inside the instance gets the expected (or an in-range) address."""
+"""`dhcp`: a fresh DHCP exchange from inside the instance gets the expected address.
+
+Without `expect`, any address inside the network's DHCP ranges will do.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,10 @@ import ipaddress
 from harness.checks.base import Check, CheckContext, Inconclusive, Observation, register
 
 
-def dhcp_ranges(config: dict[str, str]) -> list[tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]]:
+Range = tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]
+
+
+def dhcp_ranges(config: dict[str, str]) -> list[Range]:
     """LXD's `ipv4.dhcp.ranges`, or the whole subnet less the gateway when unset."""
     ranges = []
     for item in filter(None, config.get("ipv4.dhcp.ranges", "").split(",")):

@@ -21,7 +21,8 @@ class Macvlan(Check):
         host, _, name = endpoint.partition(":")
         nic = self.params.get("nic", "eth0")
         device = ctx.client(host).instances.get(name).expanded_devices.get(nic, {})
-        evidence = [f"{endpoint} {nic}: " + ", ".join(f"{k}={v}" for k, v in sorted(device.items()))]
+        keys = ", ".join(f"{k}={v}" for k, v in sorted(device.items()))
+        evidence = [f"{endpoint} {nic}: {keys}"]
         if device.get("nictype") != "macvlan" and device.get("type") != "nic":
             return Observation(False, f"{endpoint} {nic} is not a NIC", evidence)
         if device.get("nictype") != "macvlan":

@@ -1,4 +1,4 @@
-"""`nat`: the instance's packet reaches upstream with the host's address as source, and the reply comes back."""
+"""`nat`: the instance's packet reaches upstream from the host's address; the reply comes back."""
 
 from __future__ import annotations
 

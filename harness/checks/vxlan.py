@@ -34,7 +34,7 @@ class Vxlan(Check):
         pcap = ctx.pcap(self.spec.id, f"{first}-{UNDERLAY_NIC}")
         sniffer = ctx.probes.start(
             ctx.host_netns(first), "capture.capture", wait_ready=True, iface=UNDERLAY_NIC,
-            bpf="udp and not port 53", duration=SNIFF_SECONDS, count=10, pcap=pcap,
+            bpf="udp and not port 53", duration=SNIFF_SECONDS, count=7, pcap=pcap,
             vxlan_ports=sorted({port, LINUX_VXLAN_PORT, 4789}))
         # one broadcast frame first: it shows where BUM traffic goes (the remote, or the group)
         marker = str(ipaddress.IPv4Address("169.254.1.0") + secrets.randbelow(0xFD00))
@@ -80,14 +80,15 @@ class Vxlan(Check):
         for network in ctx.client(host).networks.all():
             config = dict(network.config)
             for key, value in config.items():
-                tunnel, _, field = key.removeprefix("tunnel.").rpartition(".")
-                if not key.startswith("tunnel.") or field != "id" or str(value) != str(vni):
+                if not (key.startswith("tunnel.") and key.endswith(".protocol")):
                     continue
-                if config.get(f"tunnel.{tunnel}.protocol") != "vxlan":
+                tunnel = key.removeprefix("tunnel.").removesuffix(".protocol")
+                # LXD gives a tunnel without `id` VNI 1 (measured: `ip -d link`)
+                if value != "vxlan" or config.get(f"tunnel.{tunnel}.id", "1") != str(vni):
                     continue
-                if f"tunnel.{tunnel}.port" in config:
-                    return int(config[f"tunnel.{tunnel}.port"]), \
-                        f"tunnel.{tunnel}.port of {network.name}"
+                port_key = f"tunnel.{tunnel}.port"
+                if port_key in config:
+                    return int(config[port_key]), f"{port_key} of {network.name}"
                 return LINUX_VXLAN_PORT, f"{network.name} tunnel {tunnel} sets no port"
         return LINUX_VXLAN_PORT, "the kernel default"
 

@@ -17,6 +17,9 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+from harness.hostnet.wrappers import write_wrapper
 
 #: global options of ovs-vsctl that take their value as a separate word
 _VALUE_OPTIONS = {"-t", "--timeout", "--db", "-d", "--format", "--columns"}
@@ -80,6 +83,13 @@ def checksum_offload_off(port: str) -> list[str]:
         if done.returncode == 0:
             changed.append(name)
     return changed
+
+
+def write_ovs_vsctl(tool_dir: Path) -> Path:
+    real = shutil.which("ovs-vsctl")
+    if real is None:
+        raise FileNotFoundError("ovs-vsctl is not installed (Debian: openvswitch-switch)")
+    return write_wrapper(tool_dir, "ovs-vsctl", "harness.hostnet.ovs_vsctl", [real])
 
 
 def main(argv: list[str]) -> int:

@@ -58,8 +58,8 @@ def ping(dst: str, count: int = 3, size: int = 84, df: bool = False, timeout: fl
 def _collect(ins: socket.socket, ident: int, sent_at: dict[int, float], result: dict,
              deadline: float) -> None:
     while time.monotonic() < deadline:
-        if result["received"] >= len(sent_at):
-            return  # everything answered (or nothing left the host at all)
+        if result["received"] + len(result["errors"]) >= len(sent_at):
+            return  # everything answered or refused (or nothing left the host at all)
         try:
             data = ins.recv(65535)
         except BlockingIOError:

@@ -54,7 +54,10 @@ def _child(netns_path: str, name: str, kwargs: dict[str, Any], conn: Connection,
             kwargs = {**kwargs, "ready": ready.set}
         conn.send(("ok", func(**kwargs)))
     except BaseException as exc:  # the parent must hear about every failure
-        conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}"))
+        try:
+            conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}"))
+        except BrokenPipeError:
+            pass  # the parent gave up waiting already
     finally:
         conn.close()
 
@@ -85,8 +88,9 @@ class ProbeRunner:
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(_PRELOAD)
 
-    def start(self, netns_path: str, probe: str, /, *, timeout: float = 30,
+    def start(self, netns_path: str, probe: str, /, *, deadline: float = 60,
               wait_ready: bool = False, **kwargs: Any) -> Running:
+        """Start `probe` in the namespace; `deadline` bounds the whole probe, in seconds."""
         name = probe
         parent, child = self._ctx.Pipe(duplex=False)
         ready = self._ctx.Event() if wait_ready else None
@@ -94,7 +98,7 @@ class ProbeRunner:
                                     daemon=True)
         process.start()
         child.close()
-        running = Running(name, process, parent, timeout)
+        running = Running(name, process, parent, deadline)
         if ready is not None and not ready.wait(timeout=10):
             if parent.poll(0):
                 running.result()  # raises the probe's own error
@@ -103,5 +107,5 @@ class ProbeRunner:
             raise ProbeError(f"probe {name} did not get ready in 10 s")
         return running
 
-    def call(self, netns_path: str, probe: str, /, *, timeout: float = 30, **kwargs: Any) -> Any:
-        return self.start(netns_path, probe, timeout=timeout, **kwargs).result()
+    def call(self, netns_path: str, probe: str, /, *, deadline: float = 60, **kwargs: Any) -> Any:
+        return self.start(netns_path, probe, deadline=deadline, **kwargs).result()

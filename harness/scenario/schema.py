@@ -343,11 +343,26 @@ class PingCheck(CheckModel):
 
 
 class DhcpCheck(CheckModel):
-    instance: InstanceRef
+    instance: InstanceRef | None = None
     expect: Ipv4Address | None = None
     range: AddressRange | None = None
     after_restart: StrictBool = False
-    endpoint_keys: ClassVar[tuple[str, ...]] = ("instance",)
+    #: that many made-up clients (random client MAC and id) ask from inside the instance
+    clients: _int(1, 32) | None = None
+    #: instances that must never share an address (instead of `instance`)
+    unique: Annotated[list[InstanceRef], Field(min_length=2)] | None = None
+    endpoint_keys: ClassVar[tuple[str, ...]] = ("instance", "unique")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> DhcpCheck:
+        if (self.instance is None) == (self.unique is None):
+            raise ValueError("needs instance, or unique: [HOST:INSTANCE, ...] (not both)")
+        if self.unique is not None and (self.expect or self.clients or self.after_restart):
+            raise ValueError("unique takes no expect, clients or after_restart")
+        if self.expect is not None and self.clients is not None:
+            raise ValueError("clients get addresses from the range, not the reservation: "
+                             "give expect or clients, not both")
+        return self
 
 
 class NatCheck(CheckModel):

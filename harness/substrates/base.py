@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +40,10 @@ class Node:
 class HostNode(Node):
     lxd_dir: str = ""
     ovs_rundir: str = ""
+    #: "netdev" (userspace) or "system" (kernel) when the host runs Open vSwitch
+    ovs_datapath: str = ""
+    #: harness stand-ins (ovs-vsctl wrapper, fanctl) put first on PATH for setup lines and LXD
+    tool_dir: str = ""
 
     @property
     def lxd_socket(self) -> str:
@@ -49,6 +54,8 @@ class HostNode(Node):
         env = {"LXD_DIR": self.lxd_dir}
         if self.ovs_rundir:
             env["OVS_RUNDIR"] = self.ovs_rundir
+        if self.tool_dir:
+            env["PATH"] = f"{self.tool_dir}:{os.environ.get('PATH', os.defpath)}"
         return env
 
 

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.hostnet import ovs
 from harness.shell import run
 
 #: feature -> (what a skip says when it is missing, argv lists to try in order; all must work)
@@ -62,7 +63,7 @@ def probe(cache_dir: Path | None = None, netns: str | None = None) -> Capabiliti
     cache = cache_dir / f"capabilities-{_boot_id()}.json" if cache_dir else None
     if cache is not None and cache.exists():
         data = json.loads(cache.read_text())
-        return Capabilities(data["works"], data["notes"])
+        return _with_tools(Capabilities(data["works"], data["notes"]))
     caps = Capabilities()
     netns = netns or f"hl-cap-{secrets.token_hex(3)}"
     run(["ip", "netns", "add", netns])
@@ -86,4 +87,14 @@ def probe(cache_dir: Path | None = None, netns: str | None = None) -> Capabiliti
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps({"works": caps.works, "notes": caps.notes}))
+    return _with_tools(caps)
+
+
+def _with_tools(caps: Capabilities) -> Capabilities:
+    """Installed tools can change within a boot: looked up every time, never cached."""
+    missing = ovs.missing_tools()
+    caps.works["openvswitch"] = not missing
+    if missing:
+        caps.notes["openvswitch"] = (f"Open vSwitch is not installed (missing {', '.join(missing)}"
+                                     "; Debian: openvswitch-switch)")
     return caps

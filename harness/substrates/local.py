@@ -26,6 +26,9 @@ from pathlib import Path
 import pylxd
 import yaml
 
+from harness.hostnet import ovs
+from harness.hostnet.fan import write_fanctl
+from harness.hostnet.ovs_vsctl import write_ovs_vsctl
 from harness.interrupts import deferred_interrupts
 from harness.lxd.image import IMAGE_ALIAS, build_busybox_image
 from harness.shell import CommandError, run
@@ -126,6 +129,8 @@ class LocalSubstrate(Substrate):
                                       netns=netns_name(self.run_id, "capprobe"))
             lab.capabilities, lab.capability_notes = caps.works, caps.notes
             image = build_busybox_image(self.work_root / "cache")
+            for host in topology.hosts.values():  # before LXD: it must find OVS at start
+                self._start_host_network(lab, topology, host)
             futures = [pool.submit(self._start_lxd, lab, host, image)
                        for host in topology.hosts.values()]
             for future in futures:
@@ -280,6 +285,32 @@ class LocalSubstrate(Substrate):
         run(["ip", "-n", node.netns, *args], where=node.name)
 
     # ---------------------------------------------------------------- LXD
+    def _start_host_network(self, lab: Lab, topology: Topology, host: Host) -> None:
+        """Open vSwitch and stand-in tools (see harness.hostnet), for hosts that need them."""
+        node = lab.hosts[host.name]
+        tool_dir = Path(lab.workdir) / host.name / "bin"
+        if ovs.needed_by(host):
+            if not lab.capabilities.get("openvswitch"):
+                progress.info("%s: Open vSwitch not started: %s", host.name,
+                              lab.capability_notes.get("openvswitch"))
+            else:
+                dirs = ovs.OvsDirs(Path(lab.workdir) / host.name / "ovs")
+                for proc in ovs.start(node.netns, dirs):
+                    self._daemons[proc.pid] = proc
+                    node.pids.append(proc.pid)
+                node.ovs_rundir = str(dirs.run)
+                node.ovs_datapath = (ovs.KERNEL if lab.capabilities.get("openvswitch_datapath")
+                                     else ovs.USERSPACE)
+                if node.ovs_datapath == ovs.USERSPACE:
+                    write_ovs_vsctl(tool_dir)
+                    node.tool_dir = str(tool_dir)
+                progress.info("%s: Open vSwitch started (datapath %s)", host.name,
+                              node.ovs_datapath)
+        if any(argv[0] == "fanctl" for argv in host.setup) and shutil.which("fanctl") is None:
+            peers = [str(h.underlay.ip) for h in topology.hosts.values() if h.name != host.name]
+            write_fanctl(tool_dir, peers, fan_map=lab.capabilities.get("fan_map", False))
+            node.tool_dir = str(tool_dir)
+
     def _start_lxd(self, lab: Lab, host: Host, image: Path) -> None:
         import subprocess
 
@@ -361,8 +392,10 @@ class LocalSubstrate(Substrate):
         return leftovers
 
     def _stop_lxd(self, node: HostNode) -> list[str]:
+        # Newest first: LXD, then what it needed running until it stopped (Open vSwitch).
+        pids = list(reversed(node.pids))
         if not Path(node.lxd_socket).exists():
-            return self._kill(node.pids)
+            return self._kill(pids, signal.SIGTERM)
         try:
             client = pylxd.Client(endpoint=node.lxd_socket)
             for instance in client.instances.all():
@@ -375,7 +408,7 @@ class LocalSubstrate(Substrate):
                 where=node.name)
         except CommandError as exc:
             log.warning("%s: lxd shutdown: %s", node.name, exc)
-        return self._kill(node.pids)
+        return self._kill(pids, signal.SIGTERM)
 
     def _kill(self, pids: list[int], first: signal.Signals | None = None) -> list[str]:
         """Wait for our daemons to exit; SIGKILL their process group if they do not."""

@@ -3,7 +3,7 @@
 #
 #   vagrant/box/build.sh OUTDIR
 #
-# Writes OUTDIR/{box.img (qcow2), vmlinuz, initrd.img, harness-debian12.box}. The VMs boot the
+# Writes OUTDIR/{vmlinuz, initrd.img, harness-debian12.box (metadata.json, Vagrantfile, box.img)}. The VMs boot the
 # kernel directly (no bootloader, no partition table: root=/dev/vda), so the rendered
 # Vagrantfile points libvirt at OUTDIR/vmlinuz and OUTDIR/initrd.img.
 # Only Debian's package mirror is used (the one this machine's apt uses); nothing else is
@@ -89,5 +89,5 @@ printf '{"provider": "libvirt", "format": "qcow2", "virtual_size": %s}\n' "$VSIZ
 cp "$HERE/files/box.Vagrantfile" "$WORK/Vagrantfile"
 tar -C "$WORK" -cf "$WORK/harness-debian12.box" metadata.json Vagrantfile box.img
 
-for f in box.img vmlinuz initrd.img harness-debian12.box; do mv "$WORK/$f" "$OUT/$f"; done
+for f in vmlinuz initrd.img harness-debian12.box; do mv "$WORK/$f" "$OUT/$f"; done
 echo "== box ready in $OUT"
