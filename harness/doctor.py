@@ -11,6 +11,7 @@ from harness.substrates.local import DEFAULT_WORK_ROOT, REQUIRED_TOOLS
 
 OPTIONAL_TOOLS = {
     "ovs-vsctl": "openvswitch-switch (the Open vSwitch scenarios)",
+    "ethtool": "ethtool (checksum offload off on Open vSwitch ports; TCP stalls otherwise)",
     "brctl": "bridge-utils (the tutorial's brctl lines)",
     "vagrant": "vagrant + vagrant-libvirt (the vagrant substrate)",
     "chromium": "chromium (the HTML report's browser test)",

@@ -62,12 +62,12 @@ def _style(message: str) -> str:
 
 
 class RichHandler(logging.Handler):
-    def __init__(self) -> None:
+    def __init__(self, console=None) -> None:
         super().__init__()
         from rich.console import Console
         from rich.live import Live
 
-        self.console = Console(stderr=True, highlight=False)
+        self.console = console or Console(stderr=True, highlight=False)
         self.status = _StatusLine()
         # stdout is left alone: the Markdown summary must go to stdout, not above the status
         self.live = Live(self.status, console=self.console, refresh_per_second=8,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pylxd
 
 from harness.checks import planned_ids, run_check
+from harness.checks.base import missing_capabilities
 from harness.checks.context import CheckContext
 from harness.interrupts import deferred_interrupts
 from harness.lxd.apply import apply_host, local_runner, wait_for_addresses
@@ -74,6 +75,13 @@ class ScenarioRun:
         try:
             self.result.phases["up"] = round(time.monotonic() - started, 3)
             self.result.capabilities = {h: dict(lab.capabilities) for h in lab.hosts}
+            unobservable = self._unobservable(lab)
+            if unobservable:
+                # Applying would fail for the same missing feature (LXD's GRE tunnels without
+                # gretap, ...): the checks then skip with that reason instead of failing.
+                progress.info("%s: not applied, no check can run here: %s", self.topology.name,
+                              "; ".join(unobservable))
+                return lab
             self.stage = "apply"
             started = time.monotonic()
             progress.info("%s: applying", self.topology.name, extra=ACTIVITY)
@@ -85,6 +93,17 @@ class ScenarioRun:
             self.stage = stopped_at  # the report names where the run stopped, not teardown
             raise
         return lab
+
+    def _unobservable(self, lab: Lab) -> list[str]:
+        """The missing capabilities when every check of the scenario lacks one, else []."""
+        ctx = CheckContext(self.topology, lab, probe_runner(), self.options.out_dir)
+        reasons: list[str] = []
+        for spec in self.topology.checks:
+            missing = missing_capabilities(spec, ctx)
+            if not missing:
+                return []
+            reasons += [reason for reason in missing if reason not in reasons]
+        return reasons
 
     def _apply(self, lab: Lab) -> None:
         hosts = list(self.topology.hosts.values())
@@ -103,23 +122,32 @@ class ScenarioRun:
         self.stage = "checks"
         started = time.monotonic()
         artifacts = self.options.out_dir / "pcaps" / self.topology.name
-        ctx = CheckContext(self.topology, lab, probe_runner(), artifacts)
+        probes = probe_runner()
+        if any(node.remote for node in lab.hosts.values()):  # VMs, SSH hosts
+            from harness.substrates.remote import remote_probes
+
+            probes = remote_probes(lab, probes)
+        ctx = CheckContext(self.topology, lab, probes, artifacts)
         results: list[CheckResult] = []
-        for spec in self.topology.checks:
-            progress.info("%s: check %s", self.topology.name, spec.id, extra=ACTIVITY)
-            for result in run_check(spec, ctx, self.options.require_all):
-                results.append(result)
-                progress.info("%s: %s %s %s", self.topology.name, result.id,
-                              str(result.outcome).upper(), result.reason)
+        try:
+            for spec in self.topology.checks:
+                progress.info("%s: check %s", self.topology.name, spec.id, extra=ACTIVITY)
+                for result in run_check(spec, ctx, self.options.require_all):
+                    results.append(result)
+                    progress.info("%s: %s %s %s", self.topology.name, result.id,
+                                  str(result.outcome).upper(), result.reason)
+        finally:
+            if hasattr(probes, "close"):
+                probes.close()
         self.result.checks = results
         self.result.phases["checks"] = round(time.monotonic() - started, 3)
         return results
 
     def down(self, lab: Lab) -> list[str]:
         self.stage = "teardown"
-        progress.info("%s: tearing down", self.topology.name, extra=ACTIVITY)
         # Ctrl-C / SIGTERM wait until the teardown is done (then stop the run as usual).
         with deferred_interrupts() as held:
+            progress.info("%s: tearing down", self.topology.name, extra=ACTIVITY)
             started = time.monotonic()
             leftovers = self.substrate.down(lab)
             self.result.phases["down"] = round(time.monotonic() - started, 3)

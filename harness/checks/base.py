@@ -93,8 +93,9 @@ def run_check(spec: CheckSpec, ctx: CheckContext, require_all: bool = False) -> 
         evidence: list[str] = []
         pcaps: list[str] = []
         try:
+            ctx.waits.clear()
             seen = check.observe(ctx, part)
-            evidence, pcaps = seen.evidence, seen.pcaps
+            evidence, pcaps = [*ctx.waits, *seen.evidence], seen.pcaps
             outcome, reason = _verdict(seen, check.expected_absent(part))
         except Inconclusive as exc:
             outcome, reason = Outcome.FAIL, f"inconclusive: {exc}"
@@ -105,6 +106,14 @@ def run_check(spec: CheckSpec, ctx: CheckContext, require_all: bool = False) -> 
         results.append(_result(spec, part, outcome, reason, evidence,
                                time.monotonic() - started, pcaps, check.expected_absent(part)))
     return results
+
+
+def missing_capabilities(spec: CheckSpec, ctx: CheckContext) -> list[str]:
+    """Why `spec` would be skipped here (its missing capabilities); [] when it can run."""
+    try:
+        return _missing(check_for(spec), spec, ctx)
+    except KeyError:
+        return []
 
 
 def _missing(check: Check, spec: CheckSpec, ctx: CheckContext) -> list[str]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pylxd
 
+from harness.probes.remote import remote_place
 from harness.probes.runner import ProbeRunner
 from harness.substrates.base import Lab
 from harness.topology import UPSTREAM, UPSTREAM_WAN_ADDRESS, Endpoint, Topology
@@ -28,6 +29,8 @@ class CheckContext:
         self.probes = probes
         self.artifacts = artifacts
         self._clients: dict[str, pylxd.Client] = {}
+        #: how long the check being run waited for things to converge (goes to its evidence)
+        self.waits: list[str] = []
 
     # ------------------------------------------------------------------ LXD
     def client(self, host: str) -> pylxd.Client:
@@ -52,14 +55,23 @@ class CheckContext:
         """Path of the network namespace file in which `text` sends and receives."""
         endpoint = self.endpoint(text)
         if endpoint.instance is None:
+            if endpoint.node in self.lab.hosts:
+                return self.host_netns(endpoint.node)
             return f"/run/netns/{self.lab.node(endpoint.node).netns}"
         state = self.instance_state(endpoint.node, endpoint.instance)
         if state.status != "Running" or not state.pid:
             raise Inconclusive(f"instance {text} is not running ({state.status})")
-        return f"/proc/{state.pid}/ns/net"
+        return self._on_host(endpoint.node, f"/proc/{state.pid}/ns/net")
 
     def host_netns(self, host: str) -> str:
-        return f"/run/netns/{self.lab.hosts[host].netns}"
+        node = self.lab.hosts[host]
+        if node.remote and not node.netns:  # a VM's own network stack
+            return self._on_host(host, "/proc/1/ns/net")
+        return self._on_host(host, f"/run/netns/{node.netns}")
+
+    def _on_host(self, host: str, path: str) -> str:
+        """A path on a remote host is prefixed with the host's name (see probes/remote.py)."""
+        return remote_place(host, path) if self.lab.hosts[host].remote else path
 
     def address(self, text: str, nic: str = "eth0", wait: float = ADDRESS_WAIT) -> str:
         """The IPv4 address other nodes use to reach `text`."""
@@ -77,11 +89,15 @@ class CheckContext:
 
     def instance_address(self, host: str, instance: str, nic: str = "eth0",
                          wait: float = ADDRESS_WAIT) -> str:
-        deadline = time.monotonic() + wait
+        started = time.monotonic()
+        deadline = started + wait
         while True:
             state = self.instance_state(host, instance)
             for address in (state.network or {}).get(nic, {}).get("addresses", []):
                 if address["family"] == "inet":
+                    if time.monotonic() - started >= 0.25:  # it had to wait: say how long
+                        self.waits.append(f"{host}:{instance} got its IPv4 address on {nic} "
+                                          f"after {time.monotonic() - started:.1f} s")
                     return address["address"]
             if time.monotonic() >= deadline:
                     raise Inconclusive(

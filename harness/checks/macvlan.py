@@ -39,6 +39,9 @@ class Macvlan(Check):
             evidence += blocked.evidence
             if blocked.present:
                 problems.append(f"reachable from {not_from} too")
+            elif _host_unreachable(blocked):
+                evidence.append(f"  (host unreachable: {not_from}'s ARP requests for "
+                                f"{endpoint} were never answered)")
         if problems:
             return Observation(False, f"{endpoint} on macvlan {device.get('parent')}: "
                                + "; ".join(problems), evidence)
@@ -47,3 +50,7 @@ class Macvlan(Check):
         if not_from:
             summary += f", not {not_from}"
         return Observation(True, summary, evidence)
+
+
+def _host_unreachable(seen: Observation) -> bool:
+    return any("type 3 code 1" in line for line in seen.evidence)

@@ -83,12 +83,15 @@ class _Prober:
         reply = self.seen[size]
         if reply["received"]:
             return f"passes ({reply['received']}/{reply['sent']} answered)"
-        if reply["local_errors"]:
-            return f"refused by the sender's kernel ({reply['local_errors'][0]})"
         too_big = [e for e in reply["errors"] if e["type"] == 3 and e["code"] == 4]
         if too_big:
+            # the kernel remembers the path MTU: later sends of that size fail locally
+            learnt = " (then EMSGSIZE: the sender learnt the path MTU)" \
+                if reply["local_errors"] else ""
             return (f"ICMP fragmentation needed from {too_big[0]['from']}, "
-                    f"next-hop MTU {too_big[0].get('next_hop_mtu')}")
+                    f"next-hop MTU {too_big[0].get('next_hop_mtu')}{learnt}")
+        if reply["local_errors"]:
+            return f"refused by the sender's kernel ({reply['local_errors'][0]})"
         if reply["errors"]:
             error = reply["errors"][0]
             return f"ICMP type {error['type']} code {error['code']} from {error['from']}"

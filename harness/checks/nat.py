@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from pylxd.exceptions import LXDAPIException
+
 from harness.checks.base import Check, CheckContext, Inconclusive, Observation, register
 from harness.topology import UPSTREAM, UPSTREAM_WAN_ADDRESS, Endpoint
 
@@ -40,6 +42,7 @@ class Nat(Check):
             f"replies back at {source}: {reply['received']}",
             *[f"  {p['summary']}" for p in seen["packets"][:6]],
         ]
+        evidence[:0] = self._nat_config(ctx, source)
         if reply["sent"] == 0:
             raise Inconclusive(f"{source} could not send: {'; '.join(reply['local_errors'])}")
         if not requests:
@@ -54,3 +57,16 @@ class Nat(Check):
         else:
             summary = f"{own} reaches upstream as {', '.join(sources)}, not as {expected}"
         return Observation(present, summary, evidence, [pcap])
+
+    def _nat_config(self, ctx: CheckContext, source: str) -> list[str]:
+        """What LXD was told: ipv4.nat and ipv4.nat.address of the instance's network."""
+        endpoint = Endpoint.parse(source)
+        if endpoint.instance is None:
+            return []
+        network = ctx.instance_parent_network(endpoint.node, endpoint.instance)
+        try:
+            config = ctx.network_config(endpoint.node, network) if network else {}
+        except LXDAPIException:  # not a network LXD knows
+            return [f"{source} is on {network}, not an LXD network"]
+        keys = [f"{k}={config[k]}" for k in ("ipv4.nat", "ipv4.nat.address") if k in config]
+        return [f"{network} on {endpoint.node}: {', '.join(keys) or 'ipv4.nat unset'}"]

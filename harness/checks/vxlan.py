@@ -4,7 +4,8 @@ An instance of the first host pings an instance of the second while the first ho
 underlay NIC is sniffed. Present when the pings are answered and the underlay carried them
 as UDP to the expected port with the expected VNI (inner addresses: the two instances).
 The expected port is `port`, else the `tunnel.NAME.port` of the host's LXD tunnel with that
-VNI, else 8472 (LXD leaves the kernel default, not IANA's 4789).
+VNI, else 8472 (LXD leaves the kernel default, not IANA's 4789). A broadcast frame sent first
+shows where BUM traffic goes: to the remote (unicast) or to the multicast `group`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from harness.checks.base import Check, CheckContext, Inconclusive, Observation, 
 
 LINUX_VXLAN_PORT = 8472
 UNDERLAY_NIC = "eth0"
-SNIFF_SECONDS = 3.0
+SNIFF_SECONDS = 2.0
 
 
 @register
@@ -34,7 +35,7 @@ class Vxlan(Check):
         pcap = ctx.pcap(self.spec.id, f"{first}-{UNDERLAY_NIC}")
         sniffer = ctx.probes.start(
             ctx.host_netns(first), "capture.capture", wait_ready=True, iface=UNDERLAY_NIC,
-            bpf="udp and not port 53", duration=SNIFF_SECONDS, count=7, pcap=pcap,
+            bpf="udp and not port 53", duration=SNIFF_SECONDS, count=32, pcap=pcap,
             vxlan_ports=sorted({port, LINUX_VXLAN_PORT, 4789}))
         # one broadcast frame first: it shows where BUM traffic goes (the remote, or the group)
         marker = str(ipaddress.IPv4Address("169.254.1.0") + secrets.randbelow(0xFD00))
@@ -57,11 +58,18 @@ class Vxlan(Check):
             + (", ".join(_flood_target(d) for d in flooded) or "nowhere seen"),
             *[f"  {_describe(p)}" for p in (ours or packets)[:6]],
         ]
+        group = self.params.get("group")
+        if matching and reply["received"] and group and group not in flooded:
+            return Observation(False, f"broadcast frames went to "
+                               f"{', '.join(flooded) or 'no seen destination'}, not to the "
+                               f"multicast group {group}", evidence, [pcap])
         if matching and reply["received"]:
             outer = matching[0]
-            return Observation(True, f"{source} -> {target} crosses {outer['src']} -> "
-                               f"{outer['dst']} as VXLAN VNI {vni} on UDP {port}",
-                               evidence, [pcap])
+            summary = (f"{source} -> {target} crosses {outer['src']} -> {outer['dst']} as "
+                       f"VXLAN VNI {vni} on UDP {port}")
+            if group:
+                summary += f"; broadcasts go to group {group}"
+            return Observation(True, summary, evidence, [pcap])
         if matching:
             summary = f"VXLAN VNI {vni} on UDP {port} seen, but no echo reply came back"
         elif ours:

@@ -29,6 +29,11 @@ HostRunner = Callable[[list[str]], str]
 
 
 def local_runner(node: HostNode) -> HostRunner:
+    if node.remote:  # a VM or SSH host: the same argv, run there as root over SSH
+        from harness.substrates.remote import remote_runner
+
+        return remote_runner(node)
+
     def runner(argv: list[str]) -> str:
         if argv and argv[0] == "lxc":
             return run(argv, env=node.lxc_env, where=node.name, timeout=180).stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import tarfile
 import time
@@ -74,7 +75,8 @@ def build_busybox_image(cache_dir: Path) -> Path:
     if target.exists():
         return target
     busybox = _static_busybox()
-    partial = target.with_suffix(".partial")
+    # per process: labs started side by side may both build it (the last rename wins)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     with tarfile.open(partial, "w:gz", compresslevel=1) as tar:
         _add_bytes(tar, "metadata.yaml", _metadata())
         _add_dir(tar, "templates")
@@ -98,5 +100,5 @@ def build_busybox_image(cache_dir: Path) -> Path:
         _add_bytes(tar, "rootfs/etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
         _add_bytes(tar, "rootfs/etc/group", b"root:x:0:\n")
         _add_bytes(tar, "rootfs/etc/resolv.conf", b"")
-    partial.rename(target)
+    os.replace(partial, target)
     return target

@@ -10,6 +10,8 @@ from harness.probes import (  # noqa: E402, F401
     capture,
     dhcp,
     dns,
+    frames,
+    hostinfo,
     icmp,
     l2,  # noqa: E402, F401
 )

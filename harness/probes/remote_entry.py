@@ -93,8 +93,9 @@ def _relay(request_id: int, read_fd: int, pid: int) -> None:
 
 
 def serve() -> None:
-    import harness.probes.preload  # noqa: F401  (scapy and the probe modules, once)
     import scapy
+
+    import harness.probes.preload  # noqa: F401  (scapy and the probe modules, once)
 
     _emit({"event": "hello", "python": sys.version.split()[0], "scapy": scapy.VERSION,
            "pid": os.getpid()})

@@ -28,6 +28,7 @@ from harness.topology import (
 )
 
 UNDERLAY_NIC = "eth0"
+DEFAULT_VXLAN_GROUP = "239.0.0.1"  # LXD's tunnel.NAME.group default
 DOT_TIMEOUT = 20.0
 
 _STYLE = {
@@ -95,6 +96,8 @@ class SetupPicture:
     #: (a, b, label): a port in a bridge, a fake bridge on its parent, a macvlan on its NIC
     edges: list[tuple[str, str, str]] = field(default_factory=list)
     addresses: dict[str, list[str]] = field(default_factory=dict)
+    #: OVS tunnel ports: (port, remote address, label such as "gre key 10")
+    tunnels: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def setup_picture(setup: Iterable[tuple[str, ...]]) -> SetupPicture:
@@ -145,6 +148,21 @@ def _ovs(picture: SetupPicture, command: list[str]) -> None:
         settings = dict(arg.split("=", 1) for arg in rest[2:] if "=" in arg)
         label = f"tag {settings['tag']}" if "tag" in settings else "port"
         picture.edges.append((rest[0], rest[1], label))
+    elif verb == "set" and rest[:1] in (["interface"], ["Interface"]) and len(rest) >= 3:
+        _ovs_interface(picture, rest[1], dict(a.split("=", 1) for a in rest[2:] if "=" in a))
+
+
+def _ovs_interface(picture: SetupPicture, name: str, settings: dict[str, str]) -> None:
+    """`set interface gre0 type=gre options:remote_ip=... options:key=10`: a tunnel port."""
+    kind = settings.get("type")
+    if not kind:
+        return
+    remote, key = settings.get("options:remote_ip"), settings.get("options:key")
+    details = [f"key {key}"] if key else []
+    details += [f"-> {remote}"] if remote else []
+    picture.links[name] = SetupLink(name, f"OVS {kind} port", details)
+    if remote:
+        picture.tunnels.append((name, remote, kind + (f" key {key}" if key else "")))
 
 
 def _ip(picture: SetupPicture, args: list[str]) -> None:
@@ -186,13 +204,23 @@ def _ip_link_add(picture: SetupPicture, rest: list[str]) -> None:
         picture.links[name] = SetupLink(name, kind or "link", details)
         if parent:
             picture.edges.append((name, parent, kind or "link"))
+        peer = _veth_peer(rest) if kind == "veth" else None
+        if peer:
+            picture.links[peer] = SetupLink(peer, "veth")
+            picture.edges.append((name, peer, "veth pair"))
+
+
+def _veth_peer(words: list[str]) -> str | None:
+    after = words[words.index("peer") + 1 :] if "peer" in words else []
+    if after[:1] == ["name"]:
+        after = after[1:]
+    return after[0] if after else None
 
 
 def _type_details(words: list[str]) -> list[str]:
-    """The interesting words after `type KIND`: vxlan id, macvlan mode, veth peer."""
-    words = [w for i, w in enumerate(words) if not (w == "name" and words[i - 1 : i] == ["peer"])]
+    """The interesting words after `type KIND`: vxlan id and port, macvlan mode."""
     pairs = {words[i]: words[i + 1] for i in range(len(words) - 1)}
-    shown = {"id": "VNI", "mode": "mode", "dstport": "port", "remote": "remote", "peer": "peer"}
+    shown = {"id": "VNI", "mode": "mode", "dstport": "port", "remote": "remote"}
     return [f"{label} {pairs[key]}" for key, label in shown.items() if key in pairs]
 
 
@@ -217,7 +245,7 @@ def topology_dot(topology: Topology) -> str:
         dot.edge(_peer_id(peer.name), _segment_id(peer.segment))
     tunnels = _Tunnels(topology)
     for host in topology.hosts.values():
-        _host_cluster(dot, topology, host, tunnels)
+        _host_cluster(dot, host, tunnels)
     for a, b, label in tunnels.edges():
         dot.edge(a, b, [label], style="dashed", color="#1f5fbf", constraint="false")
     return "graph " + _quote(topology.name) + " {\n" + "\n".join(dot.lines) + "\n}\n"
@@ -239,13 +267,18 @@ def _id(host: Host, name: str) -> str:
     return f"{host.name}/{name}"
 
 
-def _host_cluster(dot: _Dot, topology: Topology, host: Host, tunnels: _Tunnels) -> None:
+def _host_cluster(dot: _Dot, host: Host, tunnels: _Tunnels) -> None:
     state = effective_host(host)
     picture = setup_picture(host.setup)
+    nics = {UNDERLAY_NIC: DEFAULT_SEGMENT, **{n: nic.segment for n, nic in host.interfaces.items()}}
+    instance_edges = [(inst, device, nic, _nic_parent(nic)) for inst in state.instances
+                      for device, nic in state.nics(inst).items() if _nic_parent(nic)]
+    implicit_bridge = DEFAULT_BRIDGE not in state.networks and any(
+        parent == DEFAULT_BRIDGE for *_, parent in instance_edges)
+
     dot.raw(f"subgraph {_quote('cluster_' + host.name)} {{")
     dot.indent += 1
     dot.raw(f"label={_label([host.name])}; style=rounded; color=\"#7f7f7f\";")
-    nics = {UNDERLAY_NIC: DEFAULT_SEGMENT, **{n: nic.segment for n, nic in host.interfaces.items()}}
     for name in nics:
         label = [name] + ([str(host.underlay)] if name == UNDERLAY_NIC else [])
         mtu = host.interfaces[name].mtu if name in host.interfaces else None
@@ -254,45 +287,44 @@ def _host_cluster(dot: _Dot, topology: Topology, host: Host, tunnels: _Tunnels) 
     for link in picture.links.values():
         label = [link.name, link.kind, *link.details, *picture.addresses.get(link.name, [])]
         dot.node(_id(host, link.name), "link", label)
-    used = {_nic_parent(nic) for inst in state.instances for nic in state.nics(inst).values()}
     for name, config in state.networks.items():
         dot.node(_id(host, name), "network", _network_label(name, state, config))
-    implicit_bridge = DEFAULT_BRIDGE not in state.networks and DEFAULT_BRIDGE in used
     if implicit_bridge:
         dot.node(_id(host, DEFAULT_BRIDGE), "network", [DEFAULT_BRIDGE, "LXD bridge (lxd init)"])
-    for name in state.instances:
-        inst = state.instances[name]
+    for name, inst in state.instances.items():
         dot.node(_id(host, name), "instance", [name, f"image {inst.image}"])
+    # named but made by nothing drawn (a setup line not understood, a typo LXD will refuse)
+    referenced = [name for edge in picture.edges for name in edge[:2]]
+    referenced += [c["parent"] for c in state.networks.values() if c.get("parent")]
+    referenced += [n for c in state.networks.values() for n in _external_interfaces(c)]
+    referenced += [parent for *_, parent in instance_edges]
+    for name in dict.fromkeys(referenced):
+        if _id(host, name) not in dot.nodes:
+            dot.node(_id(host, name), "unknown", [name])
     dot.indent -= 1
     dot.raw("}")
 
     for name, segment in nics.items():
         dot.edge(_id(host, name), _segment_id(segment))
     for a, b, label in picture.edges:
-        _ensure(dot, host, b)
-        _ensure(dot, host, a)
         dot.edge(_id(host, a), _id(host, b), [label])
     for name, config in state.networks.items():
         if config.get("parent"):  # macvlan/physical/sriov networks sit on a host NIC
-            _ensure(dot, host, config["parent"])
             dot.edge(_id(host, name), _id(host, config["parent"]), ["parent"])
+        for external in _external_interfaces(config):
+            dot.edge(_id(host, name), _id(host, external), ["external"])
         tunnels.add(host, name, config)
+    for port, remote, label in picture.tunnels:
+        tunnels.add_end(host.name, port, remote, label)
     natted = [n for n, c in state.networks.items() if c.get("ipv4.nat") == "true"]
     for name in natted + ([DEFAULT_BRIDGE] if implicit_bridge else []):
         dot.edge(_id(host, name), _id(host, UNDERLAY_NIC), ["NAT"], style="dotted")
-    for inst in state.instances:
-        for device, nic in state.nics(inst).items():
-            parent = _nic_parent(nic)
-            if not parent:
-                continue
-            _ensure(dot, host, parent)
-            dot.edge(_id(host, inst), _id(host, parent), _nic_label(device, nic))
+    for inst, device, nic, parent in instance_edges:
+        dot.edge(_id(host, inst), _id(host, parent), _nic_label(device, nic))
 
 
-def _ensure(dot: _Dot, host: Host, name: str) -> None:
-    """Something named but not declared (for example made by a setup line not understood)."""
-    if _id(host, name) not in dot.nodes:
-        dot.node(_id(host, name), "unknown", [name])
+def _external_interfaces(config: dict[str, str]) -> list[str]:
+    return [n.strip() for n in config.get("bridge.external_interfaces", "").split(",") if n.strip()]
 
 
 def _nic_parent(nic: dict[str, str]) -> str | None:
@@ -329,10 +361,19 @@ def _network_label(name: str, state: EffectiveHost, config: dict[str, str]) -> l
         parts = [keys.get("protocol", "?")]
         if "id" in keys:
             parts.append(f"id {keys['id']}")
-        if "remote" in keys or "group" in keys:
-            parts.append(f"-> {keys.get('remote') or keys['group']}")
+        if "remote" in keys:
+            parts.append(f"-> {keys['remote']}")
+        elif _multicast_group(keys):
+            parts.append(f"multicast {_multicast_group(keys)}")
         label.append(f"tunnel {tunnel}: " + " ".join(parts))
     return label
+
+
+def _multicast_group(keys: dict[str, str]) -> str | None:
+    """A VXLAN tunnel without `remote` is multicast, to LXD's default group unless set."""
+    if keys.get("protocol") == "vxlan" and "remote" not in keys:
+        return keys.get("group", DEFAULT_VXLAN_GROUP)
+    return None
 
 
 def _tunnel_keys(config: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -345,33 +386,50 @@ def _tunnel_keys(config: dict[str, str]) -> dict[str, dict[str, str]]:
 
 
 class _Tunnels:
-    """One dashed edge per tunnel, between the networks on both ends when both are known."""
+    """One dashed edge per tunnel, between the ends on both hosts when both are known.
+
+    An end is an LXD network with `tunnel.*` keys or an OVS tunnel port; the far host is found
+    by the remote address (a host's underlay, or an address its setup gives a link).
+    """
 
     def __init__(self, topology: Topology):
-        self.hosts = topology.hosts
-        self.by_underlay = {str(h.underlay.ip): name for name, h in topology.hosts.items()}
-        self.ends: list[tuple[str, str, str, str]] = []  # (host, network, remote, label)
+        self.owner: dict[str, tuple[str, str]] = {}  # address -> (host, node holding it)
+        for name, host in topology.hosts.items():
+            self.owner[str(host.underlay.ip)] = (name, UNDERLAY_NIC)
+            for link, addresses in setup_picture(host.setup).addresses.items():
+                for address in addresses:
+                    self.owner.setdefault(address.split("/")[0], (name, link))
+        self.ends: list[tuple[str, str, str, str]] = []  # (host, node, remote, label)
+        self.multicast: dict[tuple[str, str], list[str]] = {}  # (group, label) -> nodes
 
     def add(self, host: Host, network: str, config: dict[str, str]) -> None:
         for keys in _tunnel_keys(config).values():
-            remote = keys.get("remote") or keys.get("group") or ""
             label = keys.get("protocol", "tunnel") + (f" {keys['id']}" if "id" in keys else "")
-            self.ends.append((host.name, network, remote, label))
+            group = _multicast_group(keys)
+            if group:
+                self.multicast.setdefault((group, label), []).append(f"{host.name}/{network}")
+            else:
+                self.add_end(host.name, network, keys.get("remote", ""), label)
+
+    def add_end(self, host: str, node: str, remote: str, label: str) -> None:
+        self.ends.append((host, node, remote, label))
 
     def edges(self) -> list[tuple[str, str, str]]:
         edges: list[tuple[str, str, str]] = []
         drawn: set[frozenset[str]] = set()
-        for host, network, remote, label in self.ends:
-            other = self.by_underlay.get(remote)
-            if other is None:
+        for host, node, remote, label in self.ends:
+            if remote not in self.owner:
                 continue  # multicast or an address outside the scenario: the label says it
-            back = str(self.hosts[host].underlay.ip)
-            far_network = next((n for h, n, r, _ in self.ends if h == other and r == back),
-                               UNDERLAY_NIC)
-            key = frozenset((f"{host}/{network}", f"{other}/{far_network}"))
+            other, holder = self.owner[remote]
+            mine = {a for a, (h, _) in self.owner.items() if h == host}
+            far = next((n for h, n, r, _ in self.ends if h == other and r in mine), holder)
+            key = frozenset((f"{host}/{node}", f"{other}/{far}"))
             if key not in drawn:
                 drawn.add(key)
-                edges.append((f"{host}/{network}", f"{other}/{far_network}", label))
+                edges.append((f"{host}/{node}", f"{other}/{far}", label))
+        for (group, label), nodes in self.multicast.items():
+            # a star from the first member: every member hears every other through the group
+            edges += [(nodes[0], node, f"{label} {group}") for node in nodes[1:]]
         return edges
 
 

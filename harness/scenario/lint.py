@@ -80,6 +80,10 @@ def created_links(argv: tuple[str, ...]) -> list[str]:
         return [args[1]]
     if program == "ovs-vsctl":
         return [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "add-br"]
+    if program == "fanctl" and args[:1] == ["up"]:
+        # `fanctl up -o 10.0.0.0/8 ...` makes the bridge fan-10 (named after the first octet)
+        overlays = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg in ("-o", "--overlay")]
+        return [f"fan-{overlay.split('.')[0]}" for overlay in overlays[:1]]
     if program == "ip":
         while args and args[0].startswith("-"):  # ip -n NS / -4 / -d ...
             del args[: 2 if args[0] in ("-n", "-netns", "-b", "-batch", "-rc", "-f") else 1]

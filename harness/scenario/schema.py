@@ -360,8 +360,10 @@ class DhcpCheck(CheckModel):
         if self.unique is not None and (self.expect or self.clients or self.after_restart):
             raise ValueError("unique takes no expect, clients or after_restart")
         if self.expect is not None and self.clients is not None:
-            raise ValueError("clients get addresses from the range, not the reservation: "
-                             "give expect or clients, not both")
+            raise ValueError(
+                "clients get addresses from the range, not the reservation: "
+                "give expect or clients, not both"
+            )
         return self
 
 
@@ -402,6 +404,8 @@ class VxlanCheck(CheckModel):
     between: HostPair
     vni: _int(1, 16777215)
     port: _int(1, 65535) | None = None
+    #: multicast VXLAN: broadcast frames must go to this group
+    group: Ipv4Address | None = None
 
 
 class FanCheck(CheckModel):

@@ -44,6 +44,9 @@ class HostNode(Node):
     ovs_datapath: str = ""
     #: harness stand-ins (ovs-vsctl wrapper, fanctl) put first on PATH for setup lines and LXD
     tool_dir: str = ""
+    #: for a host reached over SSH (vagrant, ssh substrates): its SshTarget as a dict;
+    #: lxd_dir is then the local folder of the forwarded LXD socket
+    remote: dict[str, Any] = field(default_factory=dict)
 
     @property
     def lxd_socket(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +87,10 @@ def probe(cache_dir: Path | None = None, netns: str | None = None) -> Capabiliti
         run(["ip", "netns", "del", netns], check=False)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps({"works": caps.works, "notes": caps.notes}))
+        # write then rename: a lab starting at the same moment must never read half a file
+        partial = cache.with_name(f"{cache.name}.{os.getpid()}.partial")
+        partial.write_text(json.dumps({"works": caps.works, "notes": caps.notes}))
+        os.replace(partial, cache)
     return _with_tools(caps)
 
 

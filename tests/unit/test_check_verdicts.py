@@ -12,6 +12,7 @@ from harness.topology import CheckSpec
 class FakeContext:
     def __init__(self, capabilities=None):
         self.capabilities = capabilities or {"vxlan": True, "gretap": False}
+        self.waits: list[str] = []
 
     def capability(self, feature):
         if feature not in self.capabilities:

@@ -45,7 +45,7 @@ def host_with(body: str, checks: str = "") -> str:
         ("ovs-vsctl add-br ctr-bridge", ["ctr-bridge"]),
         ("ovs-vsctl --may-exist add-br vlan409 ctr-bridge 409", ["vlan409"]),
         ("ovs-vsctl add-port ctr-bridge enp4s0f1", []),
-        ("fanctl up -o 10.0.0.0/8 -u 172.21.3.5/16", []),
+        ("fanctl up -o 10.0.0.0/8 -u 172.21.3.5/16", ["fan-10"]),
     ],
 )
 def test_created_links(argv: str, names: list[str]):

@@ -1,0 +1,409 @@
+"""Hosts reached over SSH (Vagrant VMs, inventory machines), driven with fabric.
+
+What the Vagrant and the SSH substrate share:
+- `SshTarget`: how to reach one host (address, port, user, key, host-key policy, and the
+  local network namespace the address lives in, for VMs on a namespaced libvirt network);
+  it is stored in the lab (`HostNode.remote`) so that `harness verify`/`down` reconnect.
+- `RemoteHost`: runs argv there (never through a shell on our side: `shlex.join`), as root
+  (`sudo -n` unless the user is root), ships files, forwards the LXD socket, starts the
+  probe server.
+- LXD is reached through its unix socket on the host, forwarded to a local unix socket
+  (`HostNode.lxd_socket`), so pylxd and every check use it exactly as on the local
+  substrate. paramiko (under fabric) cannot open OpenSSH's `direct-streamlocal` channels,
+  so that one forward is an OpenSSH client (`ssh -N -L local.sock:remote.sock`) with the
+  same key and host-key policy. `lxc` lines and setup commands run on the host itself.
+- Probes run with the host's python3 + scapy: the `harness.probes` package is copied over
+  and `harness.probes.remote_entry --serve` answers "module.function" calls with the same
+  JSON dicts as the local runner (see harness/probes/remote.py).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import json
+import logging
+import os
+import secrets
+import shlex
+import signal
+import socket
+import subprocess
+import tarfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fabric
+import paramiko
+import pylxd
+
+from harness.lxd.image import IMAGE_ALIAS
+from harness.probes.remote import ProbeDispatch, RemoteProbeServer
+from harness.shell import CommandError
+from harness.substrates import capabilities
+from harness.substrates.base import HostNode, Lab, SubstrateError, progress
+from harness.substrates.capabilities import Capabilities
+from harness.topology import Host
+
+log = logging.getLogger(__name__)
+
+CLONE_NEWNET = 0x40000000
+PROBES_DIR = "/tmp/harness-probes"
+CONNECT_TIMEOUT = 15.0
+
+
+@dataclass
+class SshTarget:
+    address: str
+    port: int = 22
+    user: str = "root"
+    key: str | None = None
+    #: known_hosts file to check the host key against (plus the user's own)
+    known_hosts: str | None = None
+    #: False only where the inventory says so (or for a VM made a minute ago by Vagrant)
+    check_host_key: bool = True
+    #: local network namespace from which `address` is reachable (None: this one)
+    netns: str | None = None
+    python: str = "python3"
+    lxd_socket: str = "/var/lib/lxd/unix.socket"
+    #: network namespace on the host in which its commands run (None: the host's own)
+    host_netns: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    #: where the harness.probes package is copied to on the host
+    probes_dir: str = PROBES_DIR
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SshTarget:
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def socket_in_netns(netns: str | None, address: str, port: int,
+                    timeout: float = CONNECT_TIMEOUT) -> socket.socket:
+    """A TCP connection made from inside a local network namespace (a thread's `setns`)."""
+    if netns is None:
+        return socket.create_connection((address, port), timeout)
+    outcome: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+            try:
+                if libc.setns(fd, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), f"setns into {netns}")
+            finally:
+                os.close(fd)
+            outcome["sock"] = socket.create_connection((address, port), timeout)
+        except OSError as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=connect)  # the thread, and its namespace, end here
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["sock"]
+
+
+class RemoteHost:
+    """One host over SSH. Every failure names the host (`where`)."""
+
+    def __init__(self, name: str, target: SshTarget):
+        self.name = name
+        self.target = target
+        self.probes_dir = target.probes_dir
+        self._connection: fabric.Connection | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ connection
+    @property
+    def connection(self) -> fabric.Connection:
+        with self._lock:
+            if self._connection is None:
+                self._connection = self._connect()
+            return self._connection
+
+    def _connect(self) -> fabric.Connection:
+        t = self.target
+        try:
+            sock = socket_in_netns(t.netns, t.address, t.port)
+        except OSError as exc:
+            raise SubstrateError(f"{self.name}: SSH to {t.address}:{t.port} does not answer: "
+                                 f"{exc}") from exc
+        kwargs: dict[str, Any] = {"sock": sock, "allow_agent": False,
+                                  "look_for_keys": t.key is None, "banner_timeout": 30,
+                                  "auth_timeout": 30}
+        if t.key:
+            kwargs["key_filename"] = [os.path.expanduser(t.key)]
+        conn = fabric.Connection(t.address, user=t.user, port=t.port,
+                                 connect_timeout=int(CONNECT_TIMEOUT), connect_kwargs=kwargs)
+        if t.check_host_key:
+            if t.known_hosts:
+                conn.client.load_host_keys(os.path.expanduser(t.known_hosts))
+            conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        else:
+            conn.client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # kept in memory
+        try:
+            conn.open()
+        except paramiko.SSHException as exc:
+            sock.close()
+            raise SubstrateError(f"{self.name}: SSH to {t.user}@{t.address}:{t.port} "
+                                 f"failed: {type(exc).__name__}: {exc}") from exc
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    # ------------------------------------------------------------------ commands
+    def command_line(self, argv: Sequence[str], env: dict[str, str] | None = None,
+                     netns: str | None = None) -> str:
+        """The shell line the remote side runs: argv quoted, as root, in the host's netns."""
+        prefix: list[str] = []
+        if self.target.user != "root":
+            prefix += ["sudo", "-n"]
+        merged = {**self.target.env, **(env or {})}
+        if merged:
+            prefix += ["env", *[f"{k}={v}" for k, v in merged.items()]]
+        if netns is None:
+            netns = self.target.host_netns
+        if netns:
+            prefix += ["ip", "netns", "exec", netns]
+        return shlex.join([*prefix, *argv])
+
+    def run(self, argv: Sequence[str], *, input: str | None = None, timeout: float = 180,
+            check: bool = True, env: dict[str, str] | None = None,
+            netns: str | None = None) -> subprocess.CompletedProcess[str]:
+        line = self.command_line(argv, env, netns)
+        log.debug("run on %s: %s", self.name, line)
+        try:
+            result = self.connection.run(
+                line, hide=True, warn=True, timeout=timeout, pty=False,
+                in_stream=io.StringIO(input) if input is not None else False)
+        except Exception as exc:  # invoke's CommandTimedOut, socket errors
+            raise CommandError(argv, -1, f"{type(exc).__name__}: {exc}", self.name) from exc
+        done = subprocess.CompletedProcess(list(argv), result.exited, result.stdout,
+                                           result.stderr)
+        if check and result.exited != 0:
+            raise CommandError(argv, result.exited, result.stdout + result.stderr, self.name)
+        return done
+
+    def put_bytes(self, data: bytes, remote_path: str) -> None:
+        self.connection.put(io.BytesIO(data), remote_path)
+
+    def get(self, remote_path: str, local_path: str) -> None:
+        self.connection.get(remote_path, local_path)
+
+    # ------------------------------------------------------------------ probes
+    def ship_probes(self) -> None:
+        """Copy the harness.probes package to `probes_dir` (replacing an older copy)."""
+        root = Path(__file__).resolve().parents[1]  # .../harness
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            tar.add(root / "__init__.py", arcname="harness/__init__.py")
+            for path in sorted((root / "probes").glob("*.py")):
+                tar.add(path, arcname=f"harness/probes/{path.name}")
+        archive = f"{self.probes_dir}.tar.gz"
+        self.put_bytes(buffer.getvalue(), archive)
+        self.run(["sh", "-c", 'rm -rf "$1" && mkdir -p "$1/pcaps" && tar -xzf "$2" -C "$1"',
+                  "ship", self.probes_dir, archive], netns="")
+
+    def probe_server(self) -> RemoteProbeServer:
+        line = self.command_line(
+            [self.target.python, "-u", "-m", "harness.probes.remote_entry", "--serve"],
+            env={"PYTHONPATH": self.probes_dir}, netns="")
+
+        def open_channel() -> paramiko.Channel:
+            transport = self.connection.client.get_transport()
+            if transport is None:
+                raise SubstrateError(f"{self.name}: SSH connection is closed")
+            channel = transport.open_session()
+            channel.exec_command(line)
+            return channel
+
+        return RemoteProbeServer(self.name, open_channel, fetch=self.get,
+                                 scratch=f"{self.probes_dir}/pcaps")
+
+    # ------------------------------------------------------------------ LXD socket
+    def forward_lxd_socket(self, local_socket: Path, timeout: float = 20) -> int:
+        """Start `ssh -N -L local:remote` for LXD's socket; return its pid once it listens."""
+        t = self.target
+        local_socket.parent.mkdir(parents=True, exist_ok=True)
+        local_socket.unlink(missing_ok=True)
+        options = ["-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes",
+                   "-o", "StreamLocalBindUnlink=yes", "-o", "ServerAliveInterval=15",
+                   "-o", f"ConnectTimeout={int(CONNECT_TIMEOUT)}", "-o", "IdentitiesOnly=yes"]
+        if t.check_host_key:
+            options += ["-o", "StrictHostKeyChecking=yes"]
+            if t.known_hosts:
+                options += ["-o", f"UserKnownHostsFile={os.path.expanduser(t.known_hosts)}"]
+        else:
+            options += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                        "-o", "LogLevel=ERROR"]
+        if t.key:
+            options += ["-i", os.path.expanduser(t.key)]
+        argv = ["ssh", "-N", *options, "-p", str(t.port),
+                "-L", f"{local_socket}:{t.lxd_socket}", f"{t.user}@{t.address}"]
+        if t.netns:
+            argv = ["ip", "netns", "exec", t.netns, *argv]
+        log_path = local_socket.parent / "ssh-forward.log"
+        with open(log_path, "wb") as out:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not local_socket.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_process(proc.pid)
+                raise SubstrateError(
+                    f"{self.name}: could not forward LXD's socket {t.lxd_socket}: "
+                    f"{log_path.read_text(errors='replace').strip() or 'no answer'}")
+            time.sleep(0.1)
+        return proc.pid
+
+
+def stop_process(pid: int, grace: float = 3.0) -> None:
+    """SIGTERM a process (group) the harness started, SIGKILL it if it lingers."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # not our child (another `harness` process started it)
+            done = pid if not Path(f"/proc/{pid}").exists() else 0
+        if done:
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+# ---------------------------------------------------------------------- lab-level helpers
+_hosts: dict[tuple[str, str], RemoteHost] = {}
+_hosts_lock = threading.Lock()
+
+
+def _key(node: HostNode) -> tuple[str, str]:
+    return node.name, json.dumps(node.remote, sort_keys=True)
+
+
+def remote_host(node: HostNode) -> RemoteHost:
+    """The connection to a lab's remote host, one per process."""
+    with _hosts_lock:
+        if _key(node) not in _hosts:
+            _hosts[_key(node)] = RemoteHost(node.name, SshTarget.from_dict(node.remote))
+        return _hosts[_key(node)]
+
+
+def forget_hosts(lab: Lab) -> None:
+    """Close the lab's SSH connections (at teardown)."""
+    for node in lab.hosts.values():
+        with _hosts_lock:
+            host = _hosts.pop(_key(node), None)
+        if host is not None:
+            host.close()
+
+
+def remote_runner(node: HostNode):
+    """A HostRunner (see harness.lxd.apply) that runs argv on the remote host, as root."""
+    host = remote_host(node)
+
+    def runner(argv: list[str]) -> str:
+        return host.run(argv).stdout
+    return runner
+
+
+def remote_probes(lab: Lab, local: Any) -> ProbeDispatch:
+    """Probe calls for this lab: remote places go to each host's probe server."""
+    servers = {name: remote_host(node).probe_server()
+               for name, node in lab.hosts.items() if node.remote}
+    return ProbeDispatch(local, servers)
+
+
+# ---------------------------------------------------------------------- host preparation
+def prepare_lxd(host: Host, node: HostNode, remote: RemoteHost, image: Path) -> None:
+    """Ship the probes, initialise the host's LXD, forward its socket, import the image."""
+    started = time.monotonic()
+    remote.ship_probes()
+    try:
+        remote.run(["lxd", "waitready", "--timeout=120"], timeout=150)
+    except CommandError as exc:
+        status = remote.run(["systemctl", "status", "--no-pager", "lxd"], check=False)
+        raise SubstrateError(f"{host.name}: LXD did not start:\n{exc.output}\n"
+                             f"{status.stdout[-1500:]}") from exc
+    remote.run(["lxd", "init", "--preseed"], input=lxd_preseed(host))
+    node.pids.append(remote.forward_lxd_socket(Path(node.lxd_socket)))
+    client = pylxd.Client(endpoint=node.lxd_socket)
+    if not any(alias["name"] == IMAGE_ALIAS for image_ in client.images.all()
+               for alias in image_.aliases):
+        created = client.images.create(image.read_bytes(), wait=True)
+        created.add_alias(IMAGE_ALIAS, "busybox built by the harness")
+    progress.info("%s: LXD ready in %.1f s", host.name, time.monotonic() - started)
+
+
+def lxd_preseed(host: Host) -> str:
+    """The same `lxd init` preseed as on the local substrate (the method does not use self)."""
+    from harness.substrates.local import LocalSubstrate
+
+    return LocalSubstrate._preseed(None, host)  # type: ignore[arg-type]
+
+
+_CAPABILITY_SCRIPT_TAIL = """
+if ovs-vsctl --timeout=5 show >/dev/null 2>&1; then echo "openvswitch 1"
+else echo "openvswitch 0"; fi
+modprobe openvswitch 2>/dev/null
+if genl ctrl list 2>/dev/null | grep -q ovs_datapath; then echo "openvswitch_datapath 1"
+else echo "openvswitch_datapath 0"; fi
+if nft list tables >/dev/null 2>&1; then echo "nftables 1"; else echo "nftables 0"; fi
+"""
+
+
+def probe_capabilities(remote: RemoteHost) -> Capabilities:
+    """What the host's kernel can do, tried the same way as locally, in a scratch namespace."""
+    scratch = f"hl-cap-{secrets.token_hex(3)}"
+    lines = [f"ip netns add {scratch}"]
+    for feature, (_, steps) in capabilities._PROBES.items():
+        tries = " && ".join(shlex.join(["ip", "-n", scratch, *step]) for step in steps)
+        lines.append(f"if {tries} 2>/dev/null; then echo '{feature} 1'; "
+                     f"else echo '{feature} 0'; fi")
+    lines.append(f"ip netns del {scratch}")
+    script = "\n".join(lines) + _CAPABILITY_SCRIPT_TAIL
+    output = remote.run(["sh", "-c", script], netns="").stdout
+    caps = Capabilities()
+    for line in output.splitlines():
+        feature, _, works = line.partition(" ")
+        caps.works[feature] = works == "1"
+    for feature, (missing, _) in capabilities._PROBES.items():
+        if not caps.works.get(feature):
+            caps.notes[feature] = f"{missing} (on {remote.name})"
+    for feature, missing in [("openvswitch", "Open vSwitch does not run"),
+                             ("openvswitch_datapath", "kernel has no openvswitch datapath"),
+                             ("nftables", "nftables does not work")]:
+        if not caps.works.get(feature):
+            caps.notes[feature] = f"{missing} (on {remote.name})"
+    return caps
+
+
+def combine_capabilities(per_host: list[Capabilities]) -> Capabilities:
+    """A feature works in the lab when it works on every host."""
+    combined = Capabilities()
+    for caps in per_host:
+        for feature, works in caps.works.items():
+            combined.works[feature] = combined.works.get(feature, True) and works
+            if not works:
+                combined.notes.setdefault(feature, caps.notes.get(feature, feature))
+    return combined
