@@ -2,7 +2,7 @@
 # scenarios/custom-bridge.yaml typed by hand: one host, lxdbr1337 with NAT and DHCP, app1 on it,
 # then the same four checks (DHCP lease in range, ping upstream, NAT seen at upstream, ping
 # host -> app1). Exits non-zero when a check fails.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 make_fabric
 make_upstream
@@ -13,7 +13,7 @@ lxc network create lxdbr1337 ipv6.address=none ipv4.address=10.13.37.1/24 ipv4.n
     >/dev/null
 lxc init busybox app1 -c raw.lxc="lxc.signal.halt = SIGUSR2" >/dev/null
 lxc config device add app1 eth0 nic nictype=bridged parent=lxdbr1337 >/dev/null
-lxc start app1
+lxc start app1 >/dev/null
 app1=$(address_of host1 app1)
 
 # dhcp: a fresh lease from inside app1, inside 10.13.37.2-254

@@ -13,14 +13,15 @@ ns() { echo "hl-$RID-$1"; }
 
 teardown() {
     set +e
-    local host
+    local pid
+    local host stopping=()
     for host in "${HOSTS_UP[@]:-}"; do
         [ -n "$host" ] || continue
-        LXD_DIR=$WORK/$host/lxd lxc stop --all --force >/dev/null 2>&1
-        LXD_DIR=$WORK/$host/lxd lxd shutdown --timeout=10 >/dev/null 2>&1 &
+        (LXD_DIR=$WORK/$host/lxd lxc stop --all --force
+         LXD_DIR=$WORK/$host/lxd lxd shutdown --timeout=10) >/dev/null 2>&1 &
+        stopping+=("$!")
     done
-    wait
-    local pid
+    for pid in "${stopping[@]:-}"; do [ -n "$pid" ] && wait "$pid"; done
     for pid in "${DAEMONS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null; done
     for pid in "${DAEMONS[@]:-}"; do [ -n "$pid" ] && wait "$pid" 2>/dev/null; done
     local name

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 
-from harness.checks.addresses import random_mac
+from harness.checks.addresses import marker_address, random_mac
 from harness.checks.base import Check, CheckContext, Inconclusive, Observation, register
 
 SNIFF_SECONDS = 2.0
@@ -29,7 +29,7 @@ class MacFiltering(Check):
         nic = self.params.get("nic", "eth0")
         genuine = ctx.instance_mac(host, name, nic)
         spoofed = random_mac()
-        marker = _marker_address()
+        marker = marker_address()
         frames = _frames(genuine, spoofed, marker)
 
         points = self._sniff_points(ctx, host, name, nic)
@@ -86,9 +86,8 @@ class MacFiltering(Check):
 def _frames(genuine: str, spoofed: str, marker: str) -> list[dict]:
     """Broadcast frames, so every port of the bridge (and the bridge itself) would get them.
 
-    Their IPv4 addresses are a random link-local `marker` and the limited broadcast: no
-    neighbour cache holds the marker, so even a spoofed ARP sender poisons nothing, and
-    nobody answers or forwards them.
+    Their IPv4 addresses are a link-local `marker` (see marker_address) and the limited
+    broadcast: nobody answers or forwards them.
     """
     ident = secrets.randbelow(0xFFFF) + 1
     arp = {"kind": "arp", "src": marker, "dst": str(ipaddress.IPv4Address(marker) + 1)}
@@ -98,10 +97,6 @@ def _frames(genuine: str, spoofed: str, marker: str) -> list[dict]:
         {**arp, "eth_src": spoofed}, {**icmp, "eth_src": spoofed},
         {**arp, "arp_hwsrc": spoofed},
     ]
-
-
-def _marker_address() -> str:
-    return str(ipaddress.IPv4Address("169.254.1.0") + secrets.randbelow(0xFD00))
 
 
 def _is_genuine(packet: dict, genuine: str, marker: str) -> bool:

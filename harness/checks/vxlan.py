@@ -1,18 +1,21 @@
 """`vxlan`: instance traffic between two hosts crosses the underlay as VXLAN with the right VNI.
 
-An instance of the first host pings an instance of the second while the first host's
-underlay NIC is sniffed. Present when the pings are answered and the underlay carried them
-as UDP to the expected port with the expected VNI (inner addresses: the two instances).
-The expected port is `port`, else the `tunnel.NAME.port` of the host's LXD tunnel with that
-VNI, else 8472 (LXD leaves the kernel default, not IANA's 4789). A broadcast frame sent first
-shows where BUM traffic goes: to the remote (unicast) or to the multicast `group`.
+Of each host, the first instance on a tunnelled network takes part: the first host's pings
+the second host's while the first host's underlay NIC is sniffed. Present when the pings
+are answered and the underlay carried them as UDP to the expected port with the expected
+VNI (inner addresses: the two instances). The expected port is `port`, else the
+`tunnel.NAME.port` of the host's LXD tunnel with that VNI, else 8472 (LXD leaves the kernel
+default, not IANA's 4789). A broadcast frame sent first shows where BUM traffic goes: to the
+remote (unicast) or to the multicast `group`.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import secrets
 
+from pylxd.exceptions import LXDAPIException
+
+from harness.checks.addresses import marker_address
 from harness.checks.base import Check, CheckContext, Inconclusive, Observation, register
 
 LINUX_VXLAN_PORT = 8472
@@ -38,7 +41,7 @@ class Vxlan(Check):
             bpf="udp and not port 53", duration=SNIFF_SECONDS, count=32, pcap=pcap,
             vxlan_ports=sorted({port, LINUX_VXLAN_PORT, 4789}))
         # one broadcast frame first: it shows where BUM traffic goes (the remote, or the group)
-        marker = str(ipaddress.IPv4Address("169.254.1.0") + secrets.randbelow(0xFD00))
+        marker = marker_address()
         ctx.probes.call(ctx.netns(source), "l2.send_frames", iface="eth0", repeat=1, frames=[
             {"kind": "arp", "src": marker, "dst": str(ipaddress.IPv4Address(marker) + 1)}])
         reply = ctx.probes.call(ctx.netns(source), "icmp.ping", dst=dst_ip, count=3)
@@ -102,10 +105,19 @@ class Vxlan(Check):
 
 
 def _instance_of(ctx: CheckContext, host: str) -> str:
-    instances = ctx.topology.hosts[host].instances
+    """The first instance of `host` on a network with tunnels (else simply the first)."""
+    instances = list(ctx.topology.hosts[host].instances)
     if not instances:
         raise Inconclusive(f"{host} has no instance to send through the tunnel")
-    return f"{host}:{next(iter(instances))}"
+    for name in instances:
+        network = ctx.instance_parent_network(host, name)
+        try:
+            config = ctx.network_config(host, network) if network else {}
+        except LXDAPIException:  # a parent LXD does not manage
+            continue
+        if any(key.startswith("tunnel.") for key in config):
+            return f"{host}:{name}"
+    return f"{host}:{instances[0]}"
 
 
 def _describe(packet: dict) -> str:

@@ -185,9 +185,9 @@ def main(argv: list[str]) -> int:
         state[fan.bridge] = {"underlay": str(fan.underlay), "overlay": str(fan.overlay),
                              "flags": flags}
     else:
+        _run(["lxc", "network", "delete", fan.bridge])  # refused while instances use it
         if not args.fan_map:
-            subprocess.run(["ip", "link", "del", fan.tunnel], capture_output=True)
-        _run(["lxc", "network", "delete", fan.bridge])
+            _run(["ip", "link", "del", fan.tunnel])  # its routes and neighbours go with it
         state.pop(fan.bridge, None)
     state_path.write_text(json.dumps(state))
     return 0
