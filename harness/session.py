@@ -71,6 +71,7 @@ class ScenarioRun:
         started = time.monotonic()
         progress.info("%s: bringing up %d host(s) on %s", self.topology.name,
                       len(self.topology.hosts), self.substrate_name, extra=ACTIVITY)
+        probe_runner().warm_up()  # scapy's import, in the fork server, overlaps the bring-up
         lab = self.substrate.up(self.topology)
         try:
             self.result.phases["up"] = round(time.monotonic() - started, 3)

@@ -69,6 +69,18 @@ class CheckContext:
             return self._on_host(host, "/proc/1/ns/net")
         return self._on_host(host, f"/run/netns/{node.netns}")
 
+    def far_end(self, host: str, iface: str) -> tuple[str, str, str] | None:
+        """(place, iface, description) of the NIC at the other end of a VM's point-to-point
+        link (vagrant substrate: `links[iface]` is [segment, "PEERHOST:PEERNIC"]); None elsewhere.
+        Injecting there is injecting into `host`'s `iface` from the wire."""
+        node = self.lab.hosts[host]
+        link = node.links.get(iface)
+        if not node.remote or not link or ":" not in link[1]:
+            return None
+        peer_host, _, peer_nic = link[1].partition(":")
+        return (self.host_netns(peer_host), peer_nic,
+                f"the far end of the link, {peer_host} {peer_nic}")
+
     def _on_host(self, host: str, path: str) -> str:
         """A path on a remote host is prefixed with the host's name (see probes/remote.py)."""
         return remote_place(host, path) if self.lab.hosts[host].remote else path

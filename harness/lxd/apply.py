@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pylxd
 from pylxd.exceptions import LXDAPIException, NotFound
@@ -18,6 +19,9 @@ from harness.substrates.base import HostNode, progress
 from harness.topology import Host, Instance
 
 log = logging.getLogger(__name__)
+
+#: instances of one host created (and started) at the same time
+MAX_PARALLEL_INSTANCES = 8
 
 
 class ApplyError(RuntimeError):
@@ -57,17 +61,21 @@ def apply_host(host: Host, client: pylxd.Client, runner: HostRunner) -> dict[str
             n.name, type=n.type, config=dict(n.config), description=n.description))
     for profile in host.profiles.values():
         _step(host, f"profile {profile.name}", lambda p=profile: _put_profile(client, p))
-    for instance in host.instances.values():
-        _step(host, f"instance {instance.name}", lambda i=instance: _create(client, i))
+    instances = list(host.instances.values())
+    _in_parallel(instances, lambda i: _step(host, f"instance {i.name}",
+                                             lambda: _create(client, i)))
     timings["lxd"] = time.monotonic() - started
 
     started = time.monotonic()
-    for instance in host.instances.values():
+
+    def start(instance: Instance) -> None:
         try:
             _step(host, f"starting instance {instance.name}",
-                  lambda i=instance: client.instances.get(i.name).start(wait=True))
+                  lambda: client.instances.get(instance.name).start(wait=True))
         except ApplyError as exc:
             raise ApplyError(f"{exc}\n{_start_log(runner, instance.name)}") from exc
+
+    _in_parallel(instances, start)
     timings["start"] = time.monotonic() - started
 
     started = time.monotonic()
@@ -77,6 +85,19 @@ def apply_host(host: Host, client: pylxd.Client, runner: HostRunner) -> dict[str
     progress.info("%s: applied (%s)", host.name,
                   ", ".join(f"{k} {v:.1f} s" for k, v in timings.items() if v >= 0.05) or "fast")
     return timings
+
+
+def _in_parallel(instances: list[Instance], action: Callable[[Instance], None]) -> None:
+    """`action` on every instance at once (LXD works on them side by side); the first
+    failure in the scenario's order is raised once all have finished."""
+    if len(instances) <= 1:
+        for instance in instances:
+            action(instance)
+        return
+    with ThreadPoolExecutor(max_workers=min(len(instances), MAX_PARALLEL_INSTANCES)) as pool:
+        futures = [pool.submit(action, instance) for instance in instances]
+    for future in futures:
+        future.result()
 
 
 def _step(host: Host, what: str, action: Callable[[], object]) -> None:

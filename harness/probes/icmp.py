@@ -29,37 +29,50 @@ def ping(dst: str, count: int = 3, size: int = 84, df: bool = False, timeout: fl
     "fragmentation needed") and local send errors (EMSGSIZE when the packet does not even
     fit the first link).
     """
+    return ping_many([dst], count, size, df, timeout, interval, ttl)["replies"][0]
+
+
+def ping_many(dsts: list[str], count: int = 3, size: int = 84, df: bool = False,
+              timeout: float = 2.0, interval: float = 0.1, ttl: int = 64) -> dict:
+    """`ping` to every address in `dsts` at once: round by round, one request to each.
+
+    One result per destination, in the order given (`{"replies": [...]}`), each as `ping`
+    reports it; a round ends when every request of it is answered or after `interval`
+    (the last one after `timeout`). Sequence numbers tell the destinations apart.
+    """
     ident = random.randrange(1, 0xFFFF)
     out = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     ins = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     ins.setblocking(False)
-    result: dict = {"dst": dst, "size": size, "df": df, "sent": 0, "received": 0,
-                    "rtt_ms": [], "reply_from": [], "errors": [], "local_errors": []}
-    sent_at: dict[int, float] = {}
+    results = [{"dst": dst, "size": size, "df": df, "sent": 0, "received": 0,
+                "rtt_ms": [], "reply_from": [], "errors": [], "local_errors": []}
+               for dst in dsts]
+    sent_at: dict[int, tuple[float, dict]] = {}  # sequence number -> (sent when, result)
     try:
-        for seq in range(1, count + 1):
-            try:
-                out.sendto(_echo(dst, ident, seq, size, df, ttl), (dst, 0))
-                sent_at[seq] = time.monotonic()
-                result["sent"] += 1
-            except OSError as exc:
-                name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
-                result["local_errors"].append(f"{name}: {exc.strerror}")
-            deadline = time.monotonic() + (interval if seq < count else timeout)
-            _collect(ins, ident, sent_at, result, deadline)
-            if seq == count:
-                break
+        for round_ in range(count):
+            for index, (dst, result) in enumerate(zip(dsts, results, strict=True)):
+                seq = (round_ * len(dsts) + index) % 0xFFFF + 1
+                try:
+                    out.sendto(_echo(dst, ident, seq, size, df, ttl), (dst, 0))
+                    sent_at[seq] = (time.monotonic(), result)
+                    result["sent"] += 1
+                except OSError as exc:
+                    name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+                    result["local_errors"].append(f"{name}: {exc.strerror}")
+            last = round_ == count - 1
+            deadline = time.monotonic() + (timeout if last else interval)
+            _collect(ins, ident, sent_at, results, deadline)
     finally:
         out.close()
         ins.close()
-    return result
+    return {"replies": results}
 
 
-def _collect(ins: socket.socket, ident: int, sent_at: dict[int, float], result: dict,
-             deadline: float) -> None:
+def _collect(ins: socket.socket, ident: int, sent_at: dict[int, tuple[float, dict]],
+             results: list[dict], deadline: float) -> None:
     while time.monotonic() < deadline:
-        if result["received"] + len(result["errors"]) >= len(sent_at):
-            return  # everything answered or refused (or nothing left the host at all)
+        if sum(r["received"] for r in results) >= len(sent_at):
+            return  # everything answered (or nothing left the host at all)
         try:
             data = ins.recv(65535)
         except BlockingIOError:
@@ -70,14 +83,16 @@ def _collect(ins: socket.socket, ident: int, sent_at: dict[int, float], result: 
         if icmp is None:
             continue
         if icmp.type == 0 and icmp.id == ident and icmp.seq in sent_at:
+            sent, result = sent_at[icmp.seq]
             result["received"] += 1
-            result["rtt_ms"].append(round((time.monotonic() - sent_at[icmp.seq]) * 1000, 3))
+            result["rtt_ms"].append(round((time.monotonic() - sent) * 1000, 3))
             if packet.src not in result["reply_from"]:
                 result["reply_from"].append(packet.src)
         elif icmp.type in (3, 11) and packet.haslayer(IPerror):
             inner = packet[ICMPerror] if packet.haslayer(ICMPerror) else None
-            if inner is None or inner.id != ident:
+            if inner is None or inner.id != ident or inner.seq not in sent_at:
                 continue
+            result = sent_at[inner.seq][1]
             error = {"from": packet.src, "type": int(icmp.type), "code": int(icmp.code)}
             if icmp.type == 3 and icmp.code == 4:
                 error["next_hop_mtu"] = int(icmp.nexthopmtu)

@@ -88,6 +88,12 @@ class ProbeRunner:
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(_PRELOAD)
 
+    def warm_up(self) -> None:
+        """Start the fork server now: scapy's import then runs while the lab comes up."""
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
     def start(self, netns_path: str, probe: str, /, *, deadline: float = 60,
               wait_ready: bool = False, **kwargs: Any) -> Running:
         """Start `probe` in the namespace; `deadline` bounds the whole probe, in seconds."""

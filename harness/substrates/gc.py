@@ -50,7 +50,7 @@ def why_alive(lab: Lab, kept_up: set[str]) -> str | None:
     if lab.workdir in kept_up:
         return "kept up by `harness up` (use `harness down`)"
     if not lab.owner_pid:
-        return "lab.json names no owner process (made by an older harness): remove it by hand"
+        return "lab.json names no owner process, so gc cannot tell it is dead: not touched"
     if procs.is_running(lab.owner_pid, lab.owner_start):
         return f"its owner process {lab.owner_pid} is running"
     return None
@@ -82,6 +82,14 @@ def collect(work_root: Path, dry_run: bool = False) -> GcReport:
 
 def reap(lab: Lab) -> list[str]:
     """Remove every trace of a dead run; return what could not be removed."""
+    problems = []
+    if lab.substrate != "local":  # VMs, remote hosts: only their substrate knows their parts
+        from harness.substrates import make_substrate
+
+        try:
+            problems += make_substrate(lab.substrate, Path(lab.workdir).parent).down(lab)
+        except Exception as exc:  # the local sweep below must still run
+            problems.append(f"{lab.substrate} teardown of {lab.run_id}: {exc}")
     inodes = procs.run_netns_inodes(lab.run_id)
     _kill_run_processes(lab, inodes)
     for name in procs.run_namespaces(lab.run_id):
@@ -91,7 +99,7 @@ def reap(lab: Lab) -> list[str]:
     state = Path(lab.workdir).parent / "by-name" / f"{lab.scenario}.json"
     if state.exists() and _names_lab(state, lab):
         state.unlink()
-    return settle(None, lab.run_id, lab.workdir, inodes)
+    return problems + settle(None, lab.run_id, lab.workdir, inodes)
 
 
 def _names_lab(state: Path, lab: Lab) -> bool:

@@ -67,7 +67,7 @@ def _json(argv: list[str]) -> list[dict]:
 def root_network() -> RootNetwork | None:
     if not _in_root_netns():
         return None
-    links = frozenset(f"{link['ifname']}" for link in _json(["ip", "-j", "link", "show"]))
+    links = frozenset(link["ifname"] for link in _json(["ip", "-j", "link", "show"]))
     routes = set()
     for family in ("-4", "-6"):
         for route in _json(["ip", "-j", family, "route", "show", "table", "all"]):
@@ -102,12 +102,15 @@ def snapshot(run_id: str, workdir: str, netns_inodes: Iterable[int] = (),
     for pid in procs.own_descendants(table) if own_run else ():
         proc = by_pid[pid]
         found.setdefault(proc.key, f"{procs.describe(proc)}: started by this process")
-    exists = folder.exists()
+    try:
+        entries, exists = tuple(sorted(p.name for p in folder.iterdir())), True
+    except FileNotFoundError:
+        entries, exists = (), False
     return Snapshot(
         run_id=run_id, workdir=workdir,
         namespaces=tuple(procs.run_namespaces(run_id)),
         workdir_exists=exists,
-        workdir_entries=tuple(sorted(p.name for p in folder.iterdir())) if exists else (),
+        workdir_entries=entries,
         mounts=_mounts(run_id, workdir),
         processes=found,
         root=root_network() if own_run else None,

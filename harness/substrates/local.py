@@ -398,9 +398,10 @@ class LocalSubstrate(Substrate):
             return self._kill(pids, signal.SIGTERM)
         try:
             client = pylxd.Client(endpoint=node.lxd_socket)
-            for instance in client.instances.all():
-                if instance.status != "Stopped":
-                    instance.stop(force=True, wait=True)
+            running = [i for i in client.instances.all() if i.status != "Stopped"]
+            # LXD stops them side by side; one at a time costs about 0.5 s each
+            with ThreadPoolExecutor(max_workers=max(1, min(len(running), 8))) as pool:
+                list(pool.map(lambda instance: instance.stop(force=True, wait=True), running))
         except Exception as exc:  # a broken daemon must not stop the teardown
             log.warning("%s: could not stop instances: %s", node.name, exc)
         try:

@@ -33,11 +33,14 @@ from pathlib import Path
 import jinja2
 
 import vagrant
+from harness.hostnet import ovs
 from harness.lxd.image import build_busybox_image
 from harness.shell import run
 from harness.substrates.base import HostNode, Lab, Substrate, SubstrateError, progress
+from harness.substrates.capabilities import Capabilities
 from harness.substrates.local import DEFAULT_WORK_ROOT, new_run_id
 from harness.substrates.remote import (
+    RemoteHost,
     SshTarget,
     combine_capabilities,
     forget_hosts,
@@ -403,7 +406,8 @@ class VagrantSubstrate(Substrate):
             image = build_busybox_image(self.work_root / "cache")
             nics = plan_nics(topology, port_base_for(self.run_id))
             with ThreadPoolExecutor(max_workers=max(1, len(topology.hosts))) as pool:
-                futures = [pool.submit(self._prepare, lab, host, nics[host.name], image)
+                futures = [pool.submit(self._prepare, lab, topology, host, nics[host.name],
+                                       image)
                            for host in topology.hosts.values()]
                 per_host = [future.result() for future in futures]
             caps = combine_capabilities(per_host)
@@ -474,18 +478,26 @@ class VagrantSubstrate(Substrate):
             lines.append("--- vagrant:\n" + vagrant_log.read_text(errors="replace")[-3000:])
         return "\n".join(lines)
 
-    def _prepare(self, lab: Lab, host: Host, nics: list, image: Path):
+    def _prepare(self, lab: Lab, topology: Topology, host: Host, nics: list[VmNic],
+                 image: Path) -> Capabilities:
         node = lab.hosts[host.name]
         remote = remote_host(node)
         remote.run(["hostname", host.name])
         remote.run(["modprobe", "-a", "openvswitch", "ip_gre", "gre", "8021q", "vxlan"],
                    check=False)
         self._name_nics(remote, host, nics)
+        node.links = {nic.name: [nic.segment, nic.peer] for nic in nics}
         remote.run(["ip", "addr", "add", str(host.underlay), "dev", "eth0"])
+        # No upstream router between VMs: other hosts' underlays in other subnets are on-link.
+        for other in topology.hosts.values():
+            if other.name != host.name and other.underlay.ip not in host.underlay.network:
+                remote.run(["ip", "route", "add", f"{other.underlay.ip}/32", "dev", "eth0"])
+        if ovs.needed_by(host):
+            node.ovs_datapath = ovs.KERNEL
         prepare_lxd(host, node, remote, image)
         return probe_capabilities(remote)
 
-    def _name_nics(self, remote, host: Host, nics: list) -> None:
+    def _name_nics(self, remote: RemoteHost, host: Host, nics: list[VmNic]) -> None:
         """Give the NICs the scenario's names, found by MAC (first to temporary names)."""
         links = remote.run(["ip", "-o", "link", "show"]).stdout
         by_mac = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -61,6 +62,8 @@ def test_no_lab_packet_on_the_machines_interfaces(work_root: Path, tmp_path: Pat
 
     if not Path("/sys/class/net/eth0").exists():
         pytest.skip("this machine has no eth0")
+    if shutil.which("tcpdump") is None:
+        pytest.skip("tcpdump is not installed (scripts/setup.sh installs it)")
     sniffers, runs = {}, []
     for iface in WATCHED:
         pcap = tmp_path / f"{iface}.pcap"
