@@ -9,6 +9,7 @@ tutorial:
 # The test suite: unit tests, integration tests on real labs, and every scenario via pytest.
 test:
 	scripts/setup.sh --test
+	.venv/bin/harness gc   # labs a killed earlier run left behind (never touches others)
 	.venv/bin/ruff check harness tests
 	.venv/bin/pytest -n 2 -q tests scenarios -m "not vm" --junitxml=reports/pytest.xml
 
