@@ -35,6 +35,8 @@ from harness.shell import CommandError, run
 from harness.substrates import capabilities, procs
 from harness.substrates.base import HostNode, Lab, Node, Substrate, SubstrateError, progress
 from harness.substrates.leftovers import Snapshot, settle, snapshot
+from harness.substrates.lxd_ready import wait_ready
+from harness.substrates.plumbing import IpBatch, write_sysctls
 from harness.topology import (
     DEFAULT_SEGMENT,
     UPSTREAM,
@@ -62,6 +64,9 @@ mkdir /sys/fs/cgroup/unified; mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
 mount --bind "$LXD_DIR/../resolv.conf" /etc/resolv.conf
 exec lxd --group root --logfile "$LXD_DIR/lxd.log"
 """
+
+_NODE_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.disable_ipv6": "1",
+                 "net.ipv6.conf.default.disable_ipv6": "1"}
 
 REQUIRED_TOOLS = {
     "ip": "iproute2",
@@ -173,56 +178,69 @@ class LocalSubstrate(Substrate):
                 name=host, kind="host", netns=netns_name(rid, host),
                 lxd_dir=str(Path(lab.workdir) / host / "lxd"),
             )
-        for node in [*lab.nodes.values(), *lab.hosts.values()]:
-            run(["ip", "netns", "add", node.netns], where=node.name)
-            run(["ip", "-n", node.netns, "link", "set", "lo", "up"], where=node.name)
-            for key in ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.disable_ipv6=1",
-                        "net.ipv6.conf.default.disable_ipv6=1"):
-                run(["sysctl", "-qw", key], netns=node.netns, where=node.name)
+        nodes = [*lab.nodes.values(), *lab.hosts.values()]
+        batch = IpBatch()
+        for node in nodes:
+            batch.add(None, "machine", "netns", "add", node.netns)
+        batch.run()
+        for node in nodes:
+            # before any NIC exists: new devices take the namespace's defaults
+            write_sysctls(node.netns, _NODE_SYSCTLS, where=node.name)
+            batch.add(node.netns, node.name, "link", "set", "lo", "up")
+        batch.run()
 
     def _default_segment(self, topology: Topology) -> str:
         return DEFAULT_SEGMENT if DEFAULT_SEGMENT in topology.segments else next(
             iter(topology.segments))
 
     def _wire(self, lab: Lab, topology: Topology) -> None:
-        fabric = lab.fabric.netns
+        """Segments, veths, addresses and routes: first everything in the fabric (which
+        makes every veth and plugs its outer end), then every node's side, in parallel."""
+        fabric, nodes = IpBatch(), IpBatch()
         for i, (name, segment) in enumerate(topology.segments.items()):
             bridge = f"seg{i}"
             lab.segments[name] = bridge
-            run(["ip", "-n", fabric, "link", "add", bridge, "mtu", str(segment.mtu),
-                 "type", "bridge", "stp_state", "0", "forward_delay", "0"], where="fabric")
+            fabric.add(lab.fabric.netns, "fabric", "link", "add", bridge, "mtu",
+                       str(segment.mtu), "type", "bridge", "stp_state", "0", "forward_delay", "0")
             # The fabric is a switch: it must not itself filter or answer anything.
-            run(["ip", "-n", fabric, "link", "set", bridge, "up"], where="fabric")
+            fabric.add(lab.fabric.netns, "fabric", "link", "set", bridge, "up")
         lan = self._default_segment(topology)
 
+        def ip(node: Node, *args: str) -> None:
+            nodes.add(node.netns, node.name, *args)
+
         upstream = lab.nodes[UPSTREAM]
-        self._plug(lab, topology, upstream, "eth0", lan)
+        self._plug(lab, topology, fabric, nodes, upstream, "eth0", lan)
         for gateway in {host.gateway for host in topology.hosts.values()}:
             prefix = next(h.underlay.network.prefixlen for h in topology.hosts.values()
                           if h.gateway == gateway)
-            self._ip(upstream, "addr", "add", f"{gateway}/{prefix}", "dev", "eth0")
-        self._ip(upstream, "addr", "add", str(UPSTREAM_WAN_ADDRESS), "dev", "lo")
-        self._start_upstream_dns(lab, upstream)
+            ip(upstream, "addr", "add", f"{gateway}/{prefix}", "dev", "eth0")
+        ip(upstream, "addr", "add", str(UPSTREAM_WAN_ADDRESS), "dev", "lo")
 
         for host in topology.hosts.values():
             node = lab.hosts[host.name]
-            self._plug(lab, topology, node, "eth0", lan)
-            self._ip(node, "addr", "add", str(host.underlay), "dev", "eth0")
-            self._ip(node, "route", "add", "default", "via", str(host.gateway))
+            self._plug(lab, topology, fabric, nodes, node, "eth0", lan)
+            ip(node, "addr", "add", str(host.underlay), "dev", "eth0")
+            ip(node, "route", "add", "default", "via", str(host.gateway))
             for nic in host.interfaces.values():
-                self._plug(lab, topology, node, nic.name, nic.segment, nic.mtu)
+                self._plug(lab, topology, fabric, nodes, node, nic.name, nic.segment, nic.mtu)
 
         for peer in topology.peers.values():
             node = lab.nodes[peer.name]
-            self._plug(lab, topology, node, "eth0", peer.segment)
+            self._plug(lab, topology, fabric, nodes, node, "eth0", peer.segment)
             if peer.address is not None:
-                self._ip(node, "addr", "add", str(peer.address), "dev", "eth0")
+                ip(node, "addr", "add", str(peer.address), "dev", "eth0")
                 gateways = [h.gateway for h in topology.hosts.values()
                             if peer.address.ip in h.underlay.network]
                 if gateways and peer.segment == lan:
-                    self._ip(node, "route", "add", "default", "via", str(gateways[0]))
+                    ip(node, "route", "add", "default", "via", str(gateways[0]))
+        fabric.run()
+        nodes.run()
+
+        self._start_upstream_dns(lab, upstream)
+        for peer in topology.peers.values():
             if peer.dhcp_range is not None:
-                self._start_peer_dhcp(lab, node, peer.dhcp_range)
+                self._start_peer_dhcp(lab, lab.nodes[peer.name], peer.dhcp_range)
 
     def _start_upstream_dns(self, lab: Lab, upstream: Node) -> None:
         """The lab's "internet" resolver: knows only upstream.test, NXDOMAIN for the rest.
@@ -262,9 +280,9 @@ class LocalSubstrate(Substrate):
         self._daemons[proc.pid] = proc
         node.pids.append(proc.pid)
 
-    def _plug(self, lab: Lab, topology: Topology, node: Node, nic: str, segment: str,
-              mtu: int | None = None) -> None:
-        """A veth from `nic` in the node to the segment's bridge in the fabric."""
+    def _plug(self, lab: Lab, topology: Topology, fabric_batch: IpBatch, node_batch: IpBatch,
+              node: Node, nic: str, segment: str, mtu: int | None = None) -> None:
+        """A veth from `nic` in the node to the segment's bridge in the fabric (queued)."""
         fabric = lab.fabric.netns
         used = {end for n in [*lab.nodes.values(), *lab.hosts.values()]
                 for _, end in n.links.values()}
@@ -273,12 +291,12 @@ class LocalSubstrate(Substrate):
         while outer in used:
             counter += 1
             outer = f"{base[:12]}{counter}"
-        seg_mtu = topology.segments[segment].mtu
-        run(["ip", "-n", node.netns, "link", "add", nic, "mtu", str(mtu or seg_mtu),
-             "type", "veth", "peer", "name", outer, "netns", fabric], where=node.name)
-        run(["ip", "-n", fabric, "link", "set", outer, "mtu", str(seg_mtu),
-             "master", lab.segments[segment], "up"], where="fabric")
-        run(["ip", "-n", node.netns, "link", "set", nic, "up"], where=node.name)
+        seg_mtu = str(topology.segments[segment].mtu)
+        fabric_batch.add(fabric, "fabric", "link", "add", outer, "mtu", seg_mtu, "type", "veth",
+                         "peer", "name", nic, "mtu", str(mtu or seg_mtu), "netns", node.netns)
+        fabric_batch.add(fabric, "fabric", "link", "set", outer, "master",
+                         lab.segments[segment], "up")
+        node_batch.add(node.netns, node.name, "link", "set", nic, "up")
         node.links[nic] = [segment, outer]
 
     def _ip(self, node: Node, *args: str) -> None:
@@ -329,12 +347,10 @@ class LocalSubstrate(Substrate):
             )
         self._daemons[proc.pid] = proc
         node.pids.append(proc.pid)
-        try:
-            run(["lxd", "waitready", f"--timeout={LXD_READY_TIMEOUT}"], env=node.lxc_env,
-                timeout=LXD_READY_TIMEOUT + 5, where=host.name)
-        except CommandError as exc:
+        problem = wait_ready(node.lxd_socket, proc, LXD_READY_TIMEOUT)
+        if problem is not None:
             tail = (lxd_dir.parent / "daemon.out").read_text(errors="replace")[-2000:]
-            raise SubstrateError(f"{host.name}: LXD did not start:\n{tail}") from exc
+            raise SubstrateError(f"{host.name}: LXD did not start ({problem}):\n{tail}")
         _root_only(Path(node.lxd_socket))
         run(["lxd", "init", "--preseed"], env=node.lxc_env, input=self._preseed(host),
             where=host.name)
@@ -378,6 +394,13 @@ class LocalSubstrate(Substrate):
                 leftovers.extend(problems)
         for node in lab.nodes.values():
             self._kill(node.pids, signal.SIGTERM)
+        # Instances that outlived their LXD (a stop that timed out under load): by construction
+        # these run in our namespaces or descend from our daemons, so they are ours to end.
+        for proc in procs.run_processes(lab.run_id, lab.workdir, netns_inodes):
+            try:
+                os.kill(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         for node in [*lab.hosts.values(), *lab.nodes.values()]:
             leftovers.extend(self._remove_namespace(node))
         workdir = Path(lab.workdir)
