@@ -89,6 +89,12 @@ def cmd_validate(args) -> int:
     return EXIT_OK
 
 
+def _inventory(path: str) -> str:
+    """--inventory FILE: the ssh substrate reads it from HARNESS_INVENTORY (substrates/ssh.py)."""
+    os.environ["HARNESS_INVENTORY"] = str(Path(path).resolve())
+    return path
+
+
 def cmd_run(args) -> int:
     from harness.report import markdown_summary, write_reports
     from harness.session import Options, ScenarioRun
@@ -321,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", metavar="PATH", help="write the HTML report here")
     p.add_argument("--substrate", choices=["local", "vagrant", "ssh"],
                    help="where hosts come from (default: the scenario's, else local)")
+    p.add_argument("--inventory", metavar="FILE", type=_inventory,
+                   help="hosts of the ssh substrate (else $HARNESS_INVENTORY)")
     p.add_argument("-k", metavar="TEXT", help="only scenarios whose name contains TEXT")
     p.add_argument("--tag", action="append", default=[], help="only scenarios with this tag")
     p.set_defaults(func=cmd_run)
@@ -328,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("up", help="bring a scenario up and apply it; leave it running")
     common(p, files="one")
     p.add_argument("--substrate", choices=["local", "vagrant", "ssh"])
+    p.add_argument("--inventory", metavar="FILE", type=_inventory,
+                   help="hosts of the ssh substrate (else $HARNESS_INVENTORY)")
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("verify", help="run the checks against a scenario that is up")

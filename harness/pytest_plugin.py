@@ -59,9 +59,13 @@ class ScenarioFile(pytest.File):
             return
         from harness.checks import planned_ids
 
+        substrate = self.config.getoption("substrate") or self.topology.substrate
         for spec in self.topology.checks:
             for check_id in planned_ids(spec):
-                yield CheckItem.from_parent(self, name=check_id, line=spec.line)
+                item = CheckItem.from_parent(self, name=check_id, line=spec.line)
+                if substrate == "vagrant":  # VMs are the slow tier: `-m "not vm"` leaves them
+                    item.add_marker(pytest.mark.vm)
+                yield item
 
     def run_once(self) -> ScenarioResult:
         if self.result is None:

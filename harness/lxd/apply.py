@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pylxd
 from pylxd.exceptions import LXDAPIException, NotFound
@@ -61,9 +62,11 @@ def apply_host(host: Host, client: pylxd.Client, runner: HostRunner) -> dict[str
             n.name, type=n.type, config=dict(n.config), description=n.description))
     for profile in host.profiles.values():
         _step(host, f"profile {profile.name}", lambda p=profile: _put_profile(client, p))
+    # Not while networks are being made: even a NIC with only `parent` set writes into its
+    # managed network's dnsmasq folder when the instance is created.
     instances = list(host.instances.values())
-    _in_parallel(instances, lambda i: _step(host, f"instance {i.name}",
-                                             lambda: _create(client, i)))
+    _together([partial(_step, host, f"instance {i.name}", partial(_create, client, i))
+               for i in instances])
     timings["lxd"] = time.monotonic() - started
 
     started = time.monotonic()
@@ -75,7 +78,7 @@ def apply_host(host: Host, client: pylxd.Client, runner: HostRunner) -> dict[str
         except ApplyError as exc:
             raise ApplyError(f"{exc}\n{_start_log(runner, instance.name)}") from exc
 
-    _in_parallel(instances, start)
+    _together([partial(start, i) for i in instances])
     timings["start"] = time.monotonic() - started
 
     started = time.monotonic()
@@ -87,15 +90,15 @@ def apply_host(host: Host, client: pylxd.Client, runner: HostRunner) -> dict[str
     return timings
 
 
-def _in_parallel(instances: list[Instance], action: Callable[[Instance], None]) -> None:
-    """`action` on every instance at once (LXD works on them side by side); the first
-    failure in the scenario's order is raised once all have finished."""
-    if len(instances) <= 1:
-        for instance in instances:
-            action(instance)
+def _together(actions: list[Callable[[], None]]) -> None:
+    """Run the actions at once (LXD works on several objects side by side); the first
+    failure in the given order is raised once all have finished."""
+    if len(actions) <= 1:
+        for action in actions:
+            action()
         return
-    with ThreadPoolExecutor(max_workers=min(len(instances), MAX_PARALLEL_INSTANCES)) as pool:
-        futures = [pool.submit(action, instance) for instance in instances]
+    with ThreadPoolExecutor(max_workers=min(len(actions), MAX_PARALLEL_INSTANCES)) as pool:
+        futures = [pool.submit(action) for action in actions]
     for future in futures:
         future.result()
 
@@ -173,7 +176,7 @@ def wait_for_addresses(host: Host, client: pylxd.Client, timeout: float = 20) ->
                 converged[name] = time.monotonic() - started
                 pending.discard(name)
         if pending:
-            time.sleep(0.2)
+            time.sleep(0.05)
     return converged
 
 

@@ -98,7 +98,7 @@ def serve() -> None:
     import harness.probes.preload  # noqa: F401  (scapy and the probe modules, once)
 
     _emit({"event": "hello", "python": sys.version.split()[0], "scapy": scapy.VERSION,
-           "pid": os.getpid()})
+           "pid": os.getpid(), "probes": os.path.dirname(harness.probes.preload.__file__)})
     for line in sys.stdin:
         if not line.strip():
             continue

@@ -185,8 +185,9 @@ class RemoteHost:
             netns: str | None = None) -> subprocess.CompletedProcess[str]:
         line = self.command_line(argv, env, netns)
         log.debug("run on %s: %s", self.name, line)
+        connection = self.connection  # an SSH that fails says so (SubstrateError)
         try:
-            result = self.connection.run(
+            result = connection.run(
                 line, hide=True, warn=True, timeout=timeout, pty=False,
                 in_stream=io.StringIO(input) if input is not None else False)
         except Exception as exc:  # invoke's CommandTimedOut, socket errors

@@ -35,6 +35,7 @@ import yaml
 from pylxd.exceptions import NotFound
 
 from harness.lxd.image import build_busybox_image
+from harness.substrates import procs
 from harness.substrates.base import HostNode, Lab, Substrate, SubstrateError
 from harness.substrates.local import DEFAULT_WORK_ROOT, new_run_id
 from harness.substrates.remote import (
@@ -119,7 +120,8 @@ class SshSubstrate(Substrate):
         workdir = self.work_root / self.run_id
         workdir.mkdir(parents=True, exist_ok=False)
         lab = Lab(run_id=self.run_id, scenario=topology.name, substrate=self.name,
-                  workdir=str(workdir))
+                  workdir=str(workdir), owner_pid=os.getpid(),
+                  owner_start=procs.start_time(os.getpid()) or 0)
         (workdir / "topology-objects.yaml").write_text(yaml.safe_dump(_objects(topology)))
         started = time.monotonic()
         try:

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -36,6 +37,7 @@ import vagrant
 from harness.hostnet import ovs
 from harness.lxd.image import build_busybox_image
 from harness.shell import run
+from harness.substrates import procs
 from harness.substrates.base import HostNode, Lab, Substrate, SubstrateError, progress
 from harness.substrates.capabilities import Capabilities
 from harness.substrates.local import DEFAULT_WORK_ROOT, new_run_id
@@ -79,6 +81,15 @@ for c in cpu cpuacct cpuset memory devices freezer blkio pids; do
     mkdir /sys/fs/cgroup/$c; mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c
 done
 mkdir /sys/fs/cgroup/systemd; mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
+if [ "$HIDE_KVM" = 1 ]; then
+    # A /dev/kvm that cannot boot a guest makes libvirt re-probe QEMU on every call (minutes
+    # per `vagrant up`); in libvirtd's own mount namespace it is replaced by a file nobody
+    # may open, so libvirt settles for software emulation at once.
+    blocked=$(mktemp /run/hl-nokvm.XXXXXX)
+    chmod 000 "$blocked"
+    mount --bind "$blocked" /dev/kvm
+    rm -f "$blocked"
+fi
 virtlogd -d
 libvirtd -d
 """
@@ -167,7 +178,8 @@ def mgmt_subnet_for(run_id: str) -> str:
 
 
 def render_vagrantfile(topology: Topology, run_id: str, workdir: Path, *, driver: str,
-                       box_dir: Path = BOX_DIR, memory: int = MEMORY_MB) -> str:
+                       box_dir: Path = BOX_DIR, memory: int = MEMORY_MB,
+                       boot_timeout: int = BOOT_TIMEOUT, kernel_args: str = "") -> str:
     nics = plan_nics(topology, port_base_for(run_id))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(RECIPE_DIR),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
@@ -176,7 +188,8 @@ def render_vagrantfile(topology: Topology, run_id: str, workdir: Path, *, driver
              for host in topology.hosts.values()]
     return env.get_template("Vagrantfile.j2").render(
         scenario=topology.name, run_id=run_id, netns=LIBVIRT_NETNS, box=BOX_NAME,
-        boot_timeout=BOOT_TIMEOUT, driver=driver, memory=memory, cpus=1,
+        boot_timeout=boot_timeout, driver=driver, memory=memory, cpus=1,
+        kernel_args=f"root=/dev/vda rw console=ttyS0 net.ifnames=0 {kernel_args}".strip(),
         kernel=str(box_dir / "vmlinuz"), initrd=str(box_dir / "initrd.img"),
         mgmt_network=f"hl-{run_id}-mgmt", mgmt_subnet=mgmt_subnet_for(run_id),
         prefix=f"hl-{run_id}-", hosts=hosts)
@@ -287,7 +300,7 @@ def _in_libvirt_netns(pid: int) -> bool:
         return False
 
 
-def ensure_libvirtd() -> None:
+def ensure_libvirtd(hide_kvm: bool) -> None:
     """libvirtd + virtlogd inside LIBVIRT_NETNS, started unless already there."""
     pid = _pidfile_alive("libvirtd")
     if pid is not None:
@@ -300,7 +313,9 @@ def ensure_libvirtd() -> None:
     if not Path(f"/run/netns/{LIBVIRT_NETNS}").exists():
         run(["ip", "netns", "add", LIBVIRT_NETNS], where="libvirt")
         run(["ip", "-n", LIBVIRT_NETNS, "link", "set", "lo", "up"], where="libvirt")
-    run(["ip", "netns", "exec", LIBVIRT_NETNS, "sh", "-c", _LIBVIRT_LAUNCHER], where="libvirt")
+    run(["ip", "netns", "exec", LIBVIRT_NETNS, "sh", "-c", _LIBVIRT_LAUNCHER],
+        env={"HIDE_KVM": "1" if hide_kvm and Path("/dev/kvm").exists() else "0"},
+        where="libvirt")
     deadline = time.monotonic() + 20
     while run(["virsh", "-c", "qemu:///system", "version"], check=False).returncode != 0:
         if time.monotonic() > deadline:
@@ -348,10 +363,13 @@ class VagrantSubstrate(Substrate):
     name = "vagrant"
 
     def __init__(self, work_root: Path = DEFAULT_WORK_ROOT, run_id: str | None = None,
-                 box_dir: Path = BOX_DIR):
+                 box_dir: Path = BOX_DIR, boot_timeout: int = BOOT_TIMEOUT,
+                 kernel_args: str = ""):
         self.work_root = work_root
         self.run_id = run_id or new_run_id()
         self.box_dir = box_dir
+        self.boot_timeout = boot_timeout
+        self.kernel_args = kernel_args  # appended to the VMs' kernel command line
 
     @property
     def active_dir(self) -> Path:
@@ -380,7 +398,8 @@ class VagrantSubstrate(Substrate):
         workdir = self.work_root / self.run_id
         workdir.mkdir(parents=True, exist_ok=False)
         lab = Lab(run_id=self.run_id, scenario=topology.name, substrate=self.name,
-                  workdir=str(workdir))
+                  workdir=str(workdir), owner_pid=os.getpid(),
+                  owner_start=procs.start_time(os.getpid()) or 0)
         self.active_dir.mkdir(parents=True, exist_ok=True)
         (self.active_dir / self.run_id).write_text(str(workdir))
         lab.save(workdir / "lab.json")
@@ -388,10 +407,12 @@ class VagrantSubstrate(Substrate):
         try:
             lab.timings["box_build"] = ensure_box(self.box_dir)
             driver, why = choose_driver(self.work_root / "cache", self.box_dir)
-            lab.capability_notes["accelerator"] = f"{driver}: {why}"
+            # not a feature checks need: shown in the report, so that it says which was used
+            lab.capabilities["kvm"] = driver == "kvm"
+            lab.capability_notes["kvm"] = why
             progress.info("vagrant: VMs run on %s (%s)", driver, why)
             with _locked(self.work_root / ".libvirtd.lock"):
-                ensure_libvirtd()
+                ensure_libvirtd(hide_kvm=driver != "kvm")
             for host in topology.hosts.values():
                 (workdir / host.name).mkdir()
                 lab.hosts[host.name] = HostNode(
@@ -399,7 +420,8 @@ class VagrantSubstrate(Substrate):
                     lxd_dir=str(workdir / host.name / "lxd"))
             (workdir / "Vagrantfile").write_text(
                 render_vagrantfile(topology, self.run_id, workdir, driver=driver,
-                                   box_dir=self.box_dir))
+                                   box_dir=self.box_dir, boot_timeout=self.boot_timeout,
+                                   kernel_args=self.kernel_args))
             lab.save(workdir / "lab.json")
             self._vagrant_up(lab, topology)
             lab.save(workdir / "lab.json")
@@ -411,7 +433,7 @@ class VagrantSubstrate(Substrate):
                            for host in topology.hosts.values()]
                 per_host = [future.result() for future in futures]
             caps = combine_capabilities(per_host)
-            lab.capabilities = caps.works
+            lab.capabilities.update(caps.works)
             lab.capability_notes.update(caps.notes)
         except BaseException:
             lab.save(workdir / "lab.json")
@@ -442,8 +464,17 @@ class VagrantSubstrate(Substrate):
         started = time.monotonic()
         progress.info("vagrant: booting %d VM(s) in parallel", len(topology.hosts))
         machine = self._vagrant(lab)
+        timeline = Path(lab.workdir) / "vagrant-up.log"
         try:
-            machine.up(provider="libvirt")
+            with open(timeline, "w") as out:  # Vagrant's lines, with the second they came
+                for line in machine.up(provider="libvirt", stream_output=True):
+                    if "Progress:" in line:
+                        continue
+                    out.write(f"[{time.monotonic() - started:6.1f}s] {line}")
+                    out.flush()
+                    if line.startswith("==> ") and ("Starting domain" in line
+                                                    or "booted and ready" in line):
+                        progress.info("vagrant: %s", line[4:].strip())
         except subprocess.CalledProcessError as exc:
             raise SubstrateError(self._boot_failure(lab, machine, exc)) from exc
         lab.timings["vagrant_up"] = time.monotonic() - started
@@ -466,16 +497,17 @@ class VagrantSubstrate(Substrate):
         except subprocess.CalledProcessError:
             states = {}
         for name in lab.hosts:
-            state = states.get(name, "unknown")
-            lines.append(f"{name}: {state}")
+            lines.append(f"{name}: domain {states.get(name, 'unknown')}")
             console = workdir / name / "console.log"
-            if state != "running" or not states:
-                tail = console.read_text(errors="replace")[-2500:] if console.exists() else ""
-                lines.append(f"--- console log of {name} ({console}):\n"
-                             f"{tail.strip() or '(empty: the VM never wrote to its console)'}")
-        vagrant_log = workdir / "vagrant.log"
-        if vagrant_log.exists():
-            lines.append("--- vagrant:\n" + vagrant_log.read_text(errors="replace")[-3000:])
+            tail = console.read_text(errors="replace")[-2500:] if console.exists() else ""
+            lines.append(f"--- console log of {name} ({console}):\n"
+                         f"{tail.strip() or '(empty: the VM never wrote to its console)'}")
+        for log_name in ("vagrant-up.log", "vagrant.log"):
+            vagrant_log = workdir / log_name
+            if vagrant_log.exists():
+                text = re.sub(r"(\x1b\[K)?Progress: \d+%", "",
+                              vagrant_log.read_text(errors="replace"))
+                lines.append(f"--- {log_name}:\n" + text[-2500:])
         return "\n".join(lines)
 
     def _prepare(self, lab: Lab, topology: Topology, host: Host, nics: list[VmNic],
@@ -483,8 +515,12 @@ class VagrantSubstrate(Substrate):
         node = lab.hosts[host.name]
         remote = remote_host(node)
         remote.run(["hostname", host.name])
+        remote.run(["sh", "-c", f'echo "127.0.1.1 {host.name}" >> /etc/hosts'])  # for sudo
         remote.run(["modprobe", "-a", "openvswitch", "ip_gre", "gre", "8021q", "vxlan"],
                    check=False)
+        # With ip_gre loaded, every new namespace gets gre0/gretap0/erspan0 fallback devices,
+        # and the busybox image's DHCP client would pick one of those instead of eth0.
+        remote.run(["sysctl", "-qw", "net.core.fb_tunnels_only_for_init_net=2"])
         self._name_nics(remote, host, nics)
         node.links = {nic.name: [nic.segment, nic.peer] for nic in nics}
         remote.run(["ip", "addr", "add", str(host.underlay), "dev", "eth0"])

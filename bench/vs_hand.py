@@ -1,0 +1,57 @@
+"""The harness against the same lab typed by hand (bench/hand/*.sh: ip, lxd, lxc).
+
+    .venv/bin/python bench/vs_hand.py [-n 3]
+
+Cases: scenarios/custom-bridge.yaml against bench/hand/custom-bridge.sh (one host, four
+checks), and bench/scale.yaml.j2 with 2 hosts x 2 instances against bench/hand/routed.sh 2 2
+(two hosts, 12 pings). Both sides build the same namespaces and LXD daemons from the same
+image, probe, and tear everything down; each is timed as a whole command. Runs alternate
+harness / by hand, and the ratio harness / by hand is taken pair by pair (target <= 1.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from common import HARNESS, machine_note, median, spread, table, timed
+
+CASES = {
+    "custom-bridge (1 host, 4 checks)": (
+        ["scenarios/custom-bridge.yaml"], ["bash", "bench/hand/custom-bridge.sh"]),
+    "routed 2 hosts x 2 instances (12 pings)": (
+        ["bench/scale.yaml.j2", "--var", "hosts=2", "--var", "instances=2"],
+        ["bash", "bench/hand/routed.sh", "2", "2"]),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--runs", type=int, default=3)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-vs-hand-") as out:
+        log = Path(out) / "log"
+        for case, (scenario, by_hand) in CASES.items():
+            ours, theirs, failures = [], [], []
+            for _ in range(args.runs):
+                wall, code = timed([HARNESS, "run", "--out", out, *scenario], log=log)
+                ours.append(wall)
+                failures += [f"harness exit {code}"] if code else []
+                wall, code = timed(by_hand, log=log)
+                theirs.append(wall)
+                failures += [f"by hand exit {code}"] if code else []
+            ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+            rows.append([case, spread(ours), spread(theirs),
+                         f"{median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})",
+                         ", ".join(failures) or "all passed"])
+        if any("exit" in row[-1] for row in rows):
+            print(log.read_text()[-3000:])
+    print(table(["case", "harness s", "by hand s", "harness / by hand", "outcome"], rows))
+    print(f"{args.runs} alternating runs per case; medians (min-max). " + machine_note())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
