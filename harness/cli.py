@@ -124,6 +124,9 @@ def cmd_run(args) -> int:
     finally:
         _finish_progress()
         run.duration = round(time.monotonic() - started, 3)
+        used = sorted({s.substrate for s in run.scenarios})
+        if used:
+            run.substrate = ", ".join(used)
         written = write_reports(run, Path(args.out), junit=_path(args.junit),
                                 json_path=_path(args.json), html=_path(args.html))
         print(markdown_summary(run))
