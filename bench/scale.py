@@ -58,12 +58,17 @@ def main() -> int:
         points.append((hosts, total, median(walls)))
         rows.append([size, total * (total - 1), spread(walls),
                      *(f"{median(phases[p]):.1f}" for p in PHASES), "; ".join(set(verdicts))])
-    print(table(["hosts x instances", "ping pairs", "wall s", *PHASES, "results"], rows))
+    header = ["hosts x instances", "ping pairs", "wall s", *PHASES, "results"]
+    fitted = ""
     if len(points) >= 3:
         a, b, c = linfit.least_squares([(1.0, h, i) for h, i, _ in points], [w for *_, w in points])
+        header.insert(3, "linear fit s")
+        for row, (h, i, _) in zip(rows, points, strict=True):
+            row.insert(3, f"{a + b * h + c * i:.1f}")
         worst = max(abs(a + b * h + c * i - w) / w for h, i, w in points)
-        print(f"\nfit: wall = {a:.1f} s + {b:.2f} s per host + {c:.3f} s per instance "
-              f"(largest error {worst:.0%})")
+        fitted = (f"\nfit: wall = {a:.1f} s + {b:.2f} s per host + {c:.3f} s per instance "
+                  f"(largest error {worst:.0%})")
+    print(table(header, rows) + fitted)
     print(f"{args.runs} run(s) per size; medians (min-max). " + machine_note())
     return 0
 

@@ -31,6 +31,7 @@ teardown() {
         ip netns del "$name"
     done
     rm -rf "$WORK"
+    rmdir /var/tmp/lxd-harness-bench 2>/dev/null
 }
 HOSTS_UP=()
 trap teardown EXIT

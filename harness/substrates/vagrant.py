@@ -83,12 +83,14 @@ done
 mkdir /sys/fs/cgroup/systemd; mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
 if [ "$HIDE_KVM" = 1 ]; then
     # A /dev/kvm that cannot boot a guest makes libvirt re-probe QEMU on every call (minutes
-    # per `vagrant up`); in libvirtd's own mount namespace it is replaced by a file nobody
-    # may open, so libvirt settles for software emulation at once.
-    blocked=$(mktemp /run/hl-nokvm.XXXXXX)
-    chmod 000 "$blocked"
-    mount --bind "$blocked" /dev/kvm
-    rm -f "$blocked"
+    # per `vagrant up`): libvirt finds KVM usable when QEMU's user may open /dev/kvm, and the
+    # probe then finds no KVM. In libvirtd's own mount namespace its qemu.conf runs QEMU as
+    # nobody, who may not, so libvirt settles for software emulation at once.
+    conf=$(mktemp /run/hl-qemu.conf.XXXXXX)
+    cat /etc/libvirt/qemu.conf > "$conf"
+    printf '\n# lxd-harness: TCG only\nuser = "nobody"\ngroup = "nogroup"\n' >> "$conf"
+    mount --bind "$conf" /etc/libvirt/qemu.conf
+    rm -f "$conf"
 fi
 virtlogd -d
 libvirtd -d
