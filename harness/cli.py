@@ -287,10 +287,11 @@ def cmd_image(args) -> int:
     from harness.lxd.image import ImageError, build_busybox_image
 
     try:
-        tarball = build_busybox_image(Path(args.dir))
+        built = build_busybox_image(Path(args.dir))
     except ImageError as exc:
         print(f"harness: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    tarball = built.replace(built.with_name("busybox-image.tar.gz"))
     print(tarball)
     print(f"import it with: lxc image import {tarball} --alias busybox", file=sys.stderr)
     return EXIT_OK

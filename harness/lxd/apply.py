@@ -147,8 +147,6 @@ def _put_profile(client: pylxd.Client, profile) -> None:
 
 def _create(client: pylxd.Client, instance: Instance) -> None:
     config = dict(instance.config)
-    if instance.image == "busybox":
-        config.setdefault("raw.lxc", "lxc.signal.halt = SIGUSR2")
     client.instances.create({
         "name": instance.name,
         "source": {"type": "image", "alias": instance.image},

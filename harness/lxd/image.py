@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import subprocess
@@ -68,10 +69,23 @@ def _metadata() -> bytes:
     ).encode()
 
 
+_ASSETS = ("init", "rcS", "rcK", "udhcpc.script")
+
+
+def _recipe_digest() -> str:
+    """Changes whenever the image would come out different: a new recipe means a new file."""
+    digest = hashlib.sha256()
+    for name in _ASSETS:
+        digest.update(_asset(name))
+    stat = BUSYBOX.stat() if BUSYBOX.exists() else None
+    digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode() if stat else b"-")
+    return digest.hexdigest()[:12]
+
+
 def build_busybox_image(cache_dir: Path) -> Path:
-    """Write a unified LXD image tarball (metadata + rootfs) once per cache folder."""
+    """Write a unified LXD image tarball (metadata + rootfs) once per recipe and cache folder."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / "busybox-image.tar.gz"
+    target = cache_dir / f"busybox-image-{_recipe_digest()}.tar.gz"
     if target.exists():
         return target
     busybox = _static_busybox()
@@ -87,13 +101,14 @@ def build_busybox_image(cache_dir: Path) -> Path:
         tar.add(busybox, arcname="rootfs/bin/busybox")
         for applet in _applets(busybox):
             applet = applet.lstrip("/")
-            if applet == "bin/busybox":
+            if applet in ("bin/busybox", "sbin/init"):
                 continue
             link = tarfile.TarInfo(f"rootfs/{applet}")
             link.type = tarfile.SYMTYPE
             link.linkname = "/bin/busybox"
             tar.addfile(link)
-        _add_bytes(tar, "rootfs/etc/inittab", _asset("inittab"))
+        _add_bytes(tar, "rootfs/sbin/init", _asset("init"), 0o755)
+        _add_bytes(tar, "rootfs/etc/init.d/rcK", _asset("rcK"), 0o755)
         _add_bytes(tar, "rootfs/etc/init.d/rcS", _asset("rcS"), 0o755)
         _add_bytes(tar, "rootfs/etc/udhcpc.script", _asset("udhcpc.script"), 0o755)
         _add_bytes(tar, "rootfs/etc/hostname", b"busybox\n")

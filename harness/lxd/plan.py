@@ -16,8 +16,6 @@ DEFAULT_BRIDGE = "lxdbr0"
 DEFAULT_PROFILE = "default"
 BUSYBOX = "busybox"
 BUSYBOX_TARBALL = "busybox-image.tar.gz"
-#: busybox's init powers off on SIGUSR2, not on LXD's SIGPWR (apply.py sets the same key)
-BUSYBOX_HALT = ("raw.lxc", "lxc.signal.halt = SIGUSR2")
 #: what `lxd init` puts in the default profile
 LXD_INIT_DEVICES = ("eth0", "root")
 
@@ -45,8 +43,6 @@ def host_plan(host: Host) -> list[str]:
         profiles = [f"-p {shlex.quote(p)}" for p in inst.profiles] or ["--no-profiles"]
         lines.append(_line("lxc init", shlex.quote(inst.image), shlex.quote(inst.name), *profiles))
         config = dict(inst.config)
-        if inst.image == BUSYBOX:
-            config.setdefault(*BUSYBOX_HALT)
         if config:
             lines.append(_line("lxc config set", shlex.quote(inst.name), *assignments(config)))
         for device, keys in inst.devices.items():

@@ -370,8 +370,6 @@ class LocalSubstrate(Substrate):
             "storage_pools": [{"name": "default", "driver": "dir"}],
             "profiles": [{
                 "name": "default",
-                # busybox init powers off on SIGUSR2, not on LXD's default SIGPWR
-                "config": {"raw.lxc": "lxc.signal.halt = SIGUSR2"},
                 "devices": {
                     "root": {"path": "/", "pool": "default", "type": "disk"},
                     "eth0": {"name": "eth0", "network": "lxdbr0", "type": "nic"},
