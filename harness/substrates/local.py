@@ -392,9 +392,11 @@ class LocalSubstrate(Substrate):
                 leftovers.extend(problems)
         for node in lab.nodes.values():
             self._kill(node.pids, signal.SIGTERM)
-        # Instances that outlived their LXD (a stop that timed out under load): by construction
-        # these run in our namespaces or descend from our daemons, so they are ours to end.
-        for proc in procs.run_processes(lab.run_id, lab.workdir, netns_inodes):
+        # Processes that outlived their LXD (a stop that timed out under load) but still run
+        # in one of this lab's network namespaces are ours to end. Anything that merely names
+        # the run (a shell in its work folder) is reported by the leftover check, not killed.
+        stragglers = procs.run_processes(lab.run_id, lab.workdir, netns_inodes)
+        for proc in (p for p, why in stragglers.items() if why == "in a lab namespace"):
             try:
                 os.kill(proc.pid, signal.SIGKILL)
             except ProcessLookupError:

@@ -24,6 +24,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -61,8 +62,11 @@ BOX_DIR = Path(os.environ.get("HARNESS_BOX_DIR", "/var/cache/lxd-harness/boxes/d
 BOX_FILE = "harness-debian12.box"
 LIBVIRT_NETNS = "hl-libvirt"
 MEMORY_MB = 1024
-BOOT_TIMEOUT = 900  # seconds Vagrant waits for SSH; TCG boots take one to two minutes
-UP_TIMEOUT = 1800
+BOOT_TIMEOUT = 600  # seconds Vagrant waits for SSH; TCG boots take one to two minutes
+UP_GRACE = 600  # on top of BOOT_TIMEOUT for all of `vagrant up` (the first box upload)
+#: what a console shows when a VM will never come up
+DEAD_BOOT = ("Kernel panic", "(initramfs)", "Dropping to a shell", "You are in emergency mode",
+             "Give root password for maintenance")
 
 REQUIRED_TOOLS = {
     "vagrant": "vagrant",
@@ -466,10 +470,21 @@ class VagrantSubstrate(Substrate):
         started = time.monotonic()
         progress.info("vagrant: booting %d VM(s) in parallel", len(topology.hosts))
         machine = self._vagrant(lab)
+        # python-vagrant's command, run here so that a VM that cannot boot stops it at once
+        # (Vagrant itself would wait ten minutes for a DHCP lease that never comes).
+        command = machine._make_vagrant_command(["up", "--provider=libvirt"])
         timeline = Path(lab.workdir) / "vagrant-up.log"
-        try:
-            with open(timeline, "w") as out:  # Vagrant's lines, with the second they came
-                for line in machine.up(provider="libvirt", stream_output=True):
+        with open(timeline, "w") as out:  # Vagrant's lines, with the second they came
+            proc = subprocess.Popen(command, cwd=lab.workdir, env=machine.env, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            verdict: list[str] = []
+            watchdog = threading.Thread(target=self._watch_boot, daemon=True,
+                                        args=(lab, proc, started, verdict))
+            watchdog.start()
+            try:
+                assert proc.stdout is not None
+                for line in proc.stdout:
                     if "Progress:" in line:
                         continue
                     out.write(f"[{time.monotonic() - started:6.1f}s] {line}")
@@ -477,8 +492,14 @@ class VagrantSubstrate(Substrate):
                     if line.startswith("==> ") and ("Starting domain" in line
                                                     or "booted and ready" in line):
                         progress.info("vagrant: %s", line[4:].strip())
-        except subprocess.CalledProcessError as exc:
-            raise SubstrateError(self._boot_failure(lab, machine, exc)) from exc
+                proc.wait()
+            finally:
+                if proc.poll() is None:  # interrupted: Vagrant must not go on alone
+                    stop_process(proc.pid)
+                watchdog.join()
+        if proc.returncode != 0 or verdict:
+            reason = verdict[0] if verdict else f"vagrant up failed (exit {proc.returncode})"
+            raise SubstrateError(self._boot_failure(lab, machine, reason))
         lab.timings["vagrant_up"] = time.monotonic() - started
         progress.info("vagrant: VMs up in %.0f s", lab.timings["vagrant_up"])
         for host in topology.hosts.values():
@@ -490,10 +511,28 @@ class VagrantSubstrate(Substrate):
                 check_host_key=False, netns=LIBVIRT_NETNS,
                 probes_dir=f"/tmp/harness-probes-{lab.run_id}").to_dict()
 
-    def _boot_failure(self, lab: Lab, machine: vagrant.Vagrant, exc: Exception) -> str:
+    def _watch_boot(self, lab: Lab, proc: subprocess.Popen, started: float,
+                    verdict: list[str]) -> None:
+        """Stop `vagrant up` when a console shows a dead boot, or when it takes too long."""
+        deadline = started + self.boot_timeout + UP_GRACE
+        while proc.poll() is None:
+            for name in lab.hosts:
+                console = Path(lab.workdir) / name / "console.log"
+                text = console.read_text(errors="replace") if console.exists() else ""
+                dead = next((sign for sign in DEAD_BOOT if sign in text), None)
+                if dead:
+                    verdict.append(f"VM {name} did not boot: its console shows {dead!r}")
+            if not verdict and time.monotonic() > deadline:
+                verdict.append(f"vagrant up took longer than {self.boot_timeout + UP_GRACE} s")
+            if verdict:
+                stop_process(proc.pid)
+                return
+            time.sleep(1)
+
+    def _boot_failure(self, lab: Lab, machine: vagrant.Vagrant, reason: str) -> str:
         """Which VM did not come up, with its console log and Vagrant's own words."""
         workdir = Path(lab.workdir)
-        lines = [f"vagrant up failed (exit {getattr(exc, 'returncode', '?')})"]
+        lines = [reason]
         try:
             states = {s.name: s.state for s in machine.status()}
         except subprocess.CalledProcessError:
