@@ -4,7 +4,7 @@
 # All tutorial scenarios on the local substrate; reports under reports/.
 tutorial:
 	scripts/setup.sh
-	.venv/bin/harness run scenarios/*.yaml --junit reports/junit.xml
+	.venv/bin/harness run -j 2 scenarios/*.yaml --junit reports/junit.xml
 
 # The test suite: unit tests, integration tests on real labs, and every scenario via pytest.
 test:

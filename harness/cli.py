@@ -113,7 +113,12 @@ def cmd_run(args) -> int:
     started = time.monotonic()
     interrupted = False
     try:
-        for topology in topologies:
+        if args.jobs > 1 and len(topologies) > 1:
+            from harness.parallel import run_side_by_side
+
+            run.scenarios, interrupted = run_side_by_side(topologies, args.jobs,
+                                                          _forwarded(args))
+        for topology in topologies if args.jobs <= 1 or len(topologies) == 1 else []:
             scenario_run = ScenarioRun(topology, options)
             try:
                 run.scenarios.append(scenario_run.run())
@@ -127,13 +132,32 @@ def cmd_run(args) -> int:
         used = sorted({s.substrate for s in run.scenarios})
         if used:
             run.substrate = ", ".join(used)
-        written = write_reports(run, Path(args.out), junit=_path(args.junit),
-                                json_path=_path(args.json), html=_path(args.html))
-        print(markdown_summary(run))
-        print("reports: " + ", ".join(str(p) for p in written.values()), file=sys.stderr)
+        if args.json_only:  # a child of `run -j N`: its parent writes the reports
+            from harness.report.json_report import write_json
+
+            write_json(run, Path(args.json))
+        else:
+            written = write_reports(run, Path(args.out), junit=_path(args.junit),
+                                    json_path=_path(args.json), html=_path(args.html))
+            print(markdown_summary(run))
+            print("reports: " + ", ".join(str(p) for p in written.values()), file=sys.stderr)
     if interrupted:
         return 130
     return EXIT_FAILED if run.failed else EXIT_OK
+
+
+def _forwarded(args) -> list[str]:
+    """The options of `run` that a child of `run -j N` must also get."""
+    forwarded = ["--out", args.out]
+    for pair in args.var:
+        forwarded += ["--var", pair]
+    for flag, value in (("--substrate", args.substrate), ("--workdir", args.workdir),
+                        ("--inventory", getattr(args, "inventory", None))):
+        if value:
+            forwarded += [flag, str(value)]
+    if args.require_all:
+        forwarded.append("--require-all")
+    return forwarded
 
 
 def _path(value: str | None) -> Path | None:
@@ -335,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hosts of the ssh substrate (else $HARNESS_INVENTORY)")
     p.add_argument("-k", metavar="TEXT", help="only scenarios whose name contains TEXT")
     p.add_argument("--tag", action="append", default=[], help="only scenarios with this tag")
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="run N scenarios side by side, each in its own process (default 1)")
+    p.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("up", help="bring a scenario up and apply it; leave it running")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import sys
 import time
 
@@ -98,7 +99,9 @@ def _logger() -> logging.Logger:
 def install(verbose: bool = False) -> None:
     logger = _logger()
     finish()
-    logger.addHandler(RichHandler() if sys.stderr.isatty() else PlainHandler())
+    # children of `run -j N` share the terminal: plain lines, no competing status lines
+    fancy = sys.stderr.isatty() and os.environ.get("HARNESS_PROGRESS") != "plain"
+    logger.addHandler(RichHandler() if fancy else PlainHandler())
     logger.setLevel(logging.INFO)
     logger.propagate = False
     if verbose:

@@ -1,0 +1,72 @@
+"""`harness run -j N`: scenarios side by side, each in a `harness run` child process of its own.
+
+Separate processes, not threads: each child owns its labs, its probe fork server and its
+signal handling, so Ctrl-C or SIGTERM reaches every child and each tears its own lab down.
+The parent only forwards signals and merges the children's JSON results.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness.report.graph import topology_svg
+from harness.results import CheckResult, Outcome, RunResult, ScenarioResult
+from harness.topology import Topology
+
+
+def child_argv(topology: Topology, json_path: Path, forwarded: list[str]) -> list[str]:
+    return [sys.executable, "-m", "harness.cli", "run", str(topology.source), "--json-only",
+            "--json", str(json_path), *forwarded]
+
+
+def run_side_by_side(topologies: list[Topology], jobs: int,
+                     forwarded: list[str]) -> tuple[list[ScenarioResult], bool]:
+    """Run every scenario in a child, at most `jobs` at once; return results and interrupted."""
+    env = {**os.environ, "HARNESS_PROGRESS": "plain"}
+    pending = list(topologies)
+    running: dict[str, tuple[subprocess.Popen, Path, Topology]] = {}
+    results: dict[str, ScenarioResult] = {}
+    interrupted = False
+    with tempfile.TemporaryDirectory(prefix="harness-jobs-") as scratch:
+        try:
+            while pending or running:
+                while pending and len(running) < jobs:
+                    topology = pending.pop(0)
+                    json_path = Path(scratch) / f"{topology.name}.json"
+                    process = subprocess.Popen(child_argv(topology, json_path, forwarded),
+                                               env=env, stdout=subprocess.DEVNULL)
+                    running[topology.name] = (process, json_path, topology)
+                for name, (process, json_path, topology) in list(running.items()):
+                    if process.poll() is not None:
+                        results[name] = _collect(json_path, topology, process.returncode)
+                        del running[name]
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            interrupted = True
+            for process, _, _ in running.values():
+                process.send_signal(signal.SIGTERM)  # each child tears its own lab down
+            for name, (process, json_path, topology) in running.items():
+                process.wait()
+                results[name] = _collect(json_path, topology, process.returncode)
+    ordered = [results[t.name] for t in topologies if t.name in results]
+    return ordered, interrupted
+
+
+def _collect(json_path: Path, topology: Topology, returncode: int) -> ScenarioResult:
+    if json_path.exists():
+        scenarios = RunResult.from_json(json_path).scenarios
+        if scenarios:
+            scenarios[0].diagram_svg = topology_svg(topology)  # the JSON leaves it out
+            return scenarios[0]
+    result = ScenarioResult(name=topology.name, source=topology.source,
+                            error=f"the harness process for this scenario exited with "
+                                  f"{returncode} and wrote no result")
+    result.checks = [CheckResult(id=spec.id, type=spec.type, outcome=Outcome.FAIL,
+                                 reason=result.error) for spec in topology.checks]
+    return result
