@@ -91,6 +91,10 @@ class RemoteProbeServer:
         self.hello: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ stream
+    def ensure_started(self) -> None:
+        """Start the server (python3 + scapy: seconds on an emulated VM) unless it runs."""
+        self._ensure_started()
+
     def _ensure_started(self) -> None:
         with self._lock:
             if self._channel is not None:

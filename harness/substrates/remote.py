@@ -33,6 +33,7 @@ import tarfile
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -332,6 +333,10 @@ def remote_probes(lab: Lab, local: Any) -> ProbeDispatch:
     """Probe calls for this lab: remote places go to each host's probe server."""
     servers = {name: remote_host(node).probe_server()
                for name, node in lab.hosts.items() if node.remote}
+    # All at once and before the first check: a check that sniffs on one host while it sends
+    # from another must not wait for the second server to start.
+    with ThreadPoolExecutor(max_workers=max(1, len(servers))) as pool:
+        list(pool.map(RemoteProbeServer.ensure_started, servers.values()))
     return ProbeDispatch(local, servers)
 
 

@@ -61,6 +61,7 @@ BOX_NAME = "harness/debian12"
 BOX_DIR = Path(os.environ.get("HARNESS_BOX_DIR", "/var/cache/lxd-harness/boxes/debian12"))
 BOX_FILE = "harness-debian12.box"
 LIBVIRT_NETNS = "hl-libvirt"
+LIBVIRT_IMAGES = Path("/var/lib/libvirt/images")  # libvirt's default pool
 MEMORY_MB = 1024
 BOOT_TIMEOUT = 600  # seconds Vagrant waits for SSH; TCG boots take one to two minutes
 UP_GRACE = 600  # on top of BOOT_TIMEOUT for all of `vagrant up` (the first box upload)
@@ -253,15 +254,13 @@ def ensure_box(box_dir: Path = BOX_DIR) -> float:
 
 
 def _forget_old_box_volumes() -> None:
-    """libvirt keeps the uploaded box image in its pool; a rebuilt box must replace it."""
-    if not _pidfile_alive("libvirtd"):
-        return
-    volumes = run(["virsh", "-q", "vol-list", "--pool", "default"], check=False).stdout
-    prefix = BOX_NAME.replace("/", "-VAGRANTSLASH-")
-    for line in volumes.splitlines():
-        name = line.split()[0] if line.split() else ""
-        if name.startswith(prefix):
-            run(["virsh", "vol-delete", "--pool", "default", name], check=False)
+    """vagrant-libvirt keeps each uploaded box image in libvirt's pool (named after the box
+    file's mtime); the images of an older box go, unless a running lab may still use one."""
+    if _pidfile_alive("libvirtd"):
+        return  # VMs may be running on them: left for a later rebuild
+    prefix = BOX_NAME.replace("/", "-VAGRANTSLASH-") + "_vagrant_box_image_"
+    for image in LIBVIRT_IMAGES.glob(f"{prefix}*"):
+        image.unlink(missing_ok=True)  # the pool is refreshed when libvirtd activates it
 
 
 def choose_driver(cache_dir: Path, box_dir: Path = BOX_DIR) -> tuple[str, str]:
