@@ -1,13 +1,16 @@
 # The two commands of the README. Both set everything up first (idempotent), as root.
-.PHONY: tutorial test unit lint setup
+.PHONY: tutorial test test-local test-vm unit lint setup
 
 # All tutorial scenarios on the local substrate; reports under reports/.
 tutorial:
 	scripts/setup.sh
 	.venv/bin/harness run -j 2 scenarios/*.yaml --junit reports/junit.xml
 
-# The test suite: unit tests, integration tests on real labs, and every scenario via pytest.
-test:
+# The test suite: unit tests, integration tests on real labs, every scenario via pytest,
+# then the VM tier (two VMs under QEMU; about 5 min here, 8 when the box must be built).
+test: test-local test-vm
+
+test-local:
 	scripts/setup.sh --test
 	.venv/bin/harness gc   # labs a killed earlier run left behind (never touches others)
 	.venv/bin/ruff check harness tests
@@ -18,3 +21,7 @@ unit:
 
 lint:
 	.venv/bin/ruff check harness tests
+
+test-vm:
+	scripts/setup.sh --test
+	.venv/bin/pytest -q -m vm tests/vm --junitxml=reports/pytest-vm.xml

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs everything the harness needs on Debian 12/13 (as root); safe to run again.
 #   scripts/setup.sh          the packages for running scenarios + the .venv
-#   scripts/setup.sh --test   also what the test suite needs (chromium for the HTML report test)
+#   scripts/setup.sh --test   also what the test suite needs: chromium (HTML report test),
+#                             openssh-server (ssh substrate), Vagrant + libvirt + QEMU (VM tier)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(lxd dnsmasq-base busybox-static nftables bridge-utils iproute2 openvswitch-switch
           tcpdump file ethtool graphviz iputils-ping python3-venv procps)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(chromium)
+  packages+=(chromium openssh-server vagrant vagrant-libvirt libvirt-daemon-system
+             qemu-system-x86 qemu-utils debootstrap)
 fi
 
 if [[ $(id -u) -ne 0 ]]; then
