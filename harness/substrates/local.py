@@ -34,6 +34,7 @@ from harness.lxd.image import IMAGE_ALIAS, build_busybox_image
 from harness.shell import CommandError, run
 from harness.substrates import capabilities, procs
 from harness.substrates.base import HostNode, Lab, Node, Substrate, SubstrateError, progress
+from harness.substrates.cgroups import CGROUP_V1_MOUNTS
 from harness.substrates.leftovers import Snapshot, settle, snapshot
 from harness.substrates.lxd_ready import wait_ready
 from harness.substrates.plumbing import IpBatch, write_sysctls
@@ -52,13 +53,7 @@ NETNS_PREFIX = "hl-"
 LXD_READY_TIMEOUT = 30
 
 # LXD inside `ip netns exec` sees a fresh /sys without cgroups; give it the hierarchy it expects.
-_LXD_LAUNCHER = """
-set -e
-mount -t tmpfs cgroup /sys/fs/cgroup
-for c in cpu cpuacct cpuset memory devices freezer blkio pids; do
-    mkdir /sys/fs/cgroup/$c; mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c
-done
-mkdir /sys/fs/cgroup/systemd; mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
+_LXD_LAUNCHER = "set -e\n" + CGROUP_V1_MOUNTS + """\
 mkdir /sys/fs/cgroup/unified; mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
 # dnsmasq forwards to the lab's upstream resolver, never to this machine's
 mount --bind "$LXD_DIR/../resolv.conf" /etc/resolv.conf

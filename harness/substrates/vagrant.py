@@ -41,6 +41,7 @@ from harness.shell import run
 from harness.substrates import procs
 from harness.substrates.base import HostNode, Lab, Substrate, SubstrateError, progress
 from harness.substrates.capabilities import Capabilities
+from harness.substrates.cgroups import CGROUP_V1_MOUNTS
 from harness.substrates.local import DEFAULT_WORK_ROOT, new_run_id
 from harness.substrates.remote import (
     RemoteHost,
@@ -79,13 +80,7 @@ REQUIRED_TOOLS = {
 }
 
 # libvirtd expects the cgroup hierarchy; `ip netns exec` gives a fresh /sys without it.
-_LIBVIRT_LAUNCHER = """
-set -e
-mount -t tmpfs cgroup /sys/fs/cgroup
-for c in cpu cpuacct cpuset memory devices freezer blkio pids; do
-    mkdir /sys/fs/cgroup/$c; mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c
-done
-mkdir /sys/fs/cgroup/systemd; mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
+_LIBVIRT_LAUNCHER = "set -e\n" + CGROUP_V1_MOUNTS + """\
 if [ "$HIDE_KVM" = 1 ]; then
     # A /dev/kvm that cannot boot a guest makes libvirt re-probe QEMU on every call (minutes
     # per `vagrant up`): libvirt finds KVM usable when QEMU's user may open /dev/kvm, and the
