@@ -8,18 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from lab_helpers import REPO, HarnessProcess, make_work_root, remove_work_root, wait_until_gone
+from lab_helpers import REPO, HarnessProcess, wait_until_gone
 
 pytestmark = pytest.mark.root
 
 SCENARIO = REPO / "scenarios" / "custom-bridge.yaml"
-
-
-@pytest.fixture
-def work_root():
-    root = make_work_root()
-    yield root
-    remove_work_root(root)
 
 
 def test_same_scenario_twice_at_once(work_root: Path, tmp_path: Path):

@@ -16,8 +16,6 @@ from lab_helpers import (
     REPO,
     HarnessProcess,
     harness,
-    make_work_root,
-    remove_work_root,
     run_dirs,
 )
 
@@ -30,13 +28,6 @@ LAB_NETWORKS = [ipaddress.ip_network(n) for n in (
 #: the machine's own interfaces, in its own (root) network namespace
 WATCHED = ["eth0", "lo"]
 CANARY_PORT = 9  # discard: a packet to 127.0.0.1 proves the sniffer on lo really sees traffic
-
-
-@pytest.fixture
-def work_root():
-    root = make_work_root()
-    yield root
-    remove_work_root(root)
 
 
 def _lab_addresses(packet) -> list[str]:

@@ -12,8 +12,6 @@ import pytest
 from lab_helpers import (
     SLOW_APPLY,
     HarnessProcess,
-    make_work_root,
-    remove_work_root,
     run_dirs,
     wait_until_gone,
 )
@@ -33,13 +31,6 @@ STAGES: dict[str, tuple[int, bool, Callable[[HarnessProcess], bool], float]] = {
     "checks": (signal.SIGINT, True, lambda h: h.saw(": check "), 0.0),
     "teardown": (signal.SIGTERM, False, lambda h: h.saw("tearing down"), 0.0),
 }
-
-
-@pytest.fixture
-def work_root():
-    root = make_work_root()
-    yield root
-    remove_work_root(root)
 
 
 @pytest.mark.parametrize("stage", list(STAGES))

@@ -16,9 +16,7 @@ from lab_helpers import (
     HarnessProcess,
     harness,
     leftovers,
-    make_work_root,
     namespaces,
-    remove_work_root,
     run_dirs,
     wait_until_gone,
 )
@@ -36,13 +34,6 @@ ONE_HOST = """
     checks:
       - ping: {from: host1:app1, to: upstream}
 """
-
-
-@pytest.fixture
-def work_root():
-    root = make_work_root()
-    yield root
-    remove_work_root(root)
 
 
 def test_teardown_names_what_it_could_not_remove(work_root: Path, tmp_path: Path):
