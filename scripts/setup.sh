@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the harness needs on Debian 12/13 (as root); safe to run again.
-#   scripts/setup.sh          the packages for running scenarios + the .venv
+#   scripts/setup.sh          the packages for running scenarios (both engines: LXD, and
+#                             Incus from Debian: bookworm-backports on 12, main on 13) + the .venv
 #   scripts/setup.sh --test   also what the test suite needs: chromium (HTML report test),
 #                             openssh-server (ssh substrate), Vagrant + libvirt + QEMU (VM tier)
 set -euo pipefail
@@ -18,17 +19,49 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 2
 fi
 
+apt_updated=
+apt_install() {  # apt_install [-t RELEASE] PACKAGE...
+  if [[ -z $apt_updated ]]; then apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
 missing=()
 for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
-    || missing+=("$package")
+  installed "$package" || missing+=("$package")
 done
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_install "${missing[@]}"
 fi
-# Debian starts no daemons here that the harness needs: every lab runs its own LXD,
+
+# Incus, the second engine (--engine incus): in Debian 13's main archive; Debian 12 has it in
+# bookworm-backports, whose packages apt installs only when asked by name with -t.
+. /etc/os-release
+if ! installed incus || ! installed incus-client; then
+  case "${VERSION_CODENAME:-}" in
+    bookworm)
+      if ! grep -rqsE --include='*.list' --include='*.sources' \
+          '^[^#]*[[:space:]]bookworm-backports([[:space:]]|$)' /etc/apt/sources.list /etc/apt/sources.list.d/
+      then
+        echo "setup: adding Debian's bookworm-backports to /etc/apt/sources.list.d (for Incus)" >&2
+        cat >/etc/apt/sources.list.d/bookworm-backports.sources <<'SOURCES'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+        apt_updated=
+      fi
+      echo "setup: installing incus incus-client from bookworm-backports" >&2
+      apt_install -t bookworm-backports incus incus-client ;;
+    *)
+      echo "setup: installing incus incus-client" >&2
+      apt_install incus incus-client ;;
+  esac
+fi
+# Debian starts no daemons here that the harness needs: every lab runs its own LXD or Incus,
 # dnsmasq and Open vSwitch inside its own namespaces.
 
 python=${PYTHON:-python3}
