@@ -3,7 +3,8 @@
 #   scripts/setup.sh          the packages for running scenarios (both engines: LXD, and
 #                             Incus from Debian: bookworm-backports on 12, main on 13) + the .venv
 #   scripts/setup.sh --test   also what the test suite needs: chromium (HTML report test),
-#                             openssh-server (ssh substrate), Vagrant + libvirt + QEMU (VM tier)
+#                             openssh-server (ssh substrate), Vagrant + libvirt + QEMU (VM tier),
+#                             and ShellCheck (the workflow lint checks shell lines with it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,7 @@ packages=(lxd dnsmasq-base busybox-static nftables bridge-utils iproute2 openvsw
           tcpdump file ethtool graphviz iputils-ping python3-venv procps)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(chromium openssh-server vagrant vagrant-libvirt libvirt-daemon-system
-             qemu-system-x86 qemu-utils debootstrap)
+             qemu-system-x86 qemu-utils debootstrap shellcheck)
 fi
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -37,6 +38,7 @@ fi
 
 # Incus, the second engine (--engine incus): in Debian 13's main archive; Debian 12 has it in
 # bookworm-backports, whose packages apt installs only when asked by name with -t.
+# shellcheck source=/dev/null
 . /etc/os-release
 if ! installed incus || ! installed incus-client; then
   case "${VERSION_CODENAME:-}" in
