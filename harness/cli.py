@@ -13,6 +13,8 @@ from pathlib import Path
 
 from harness.results import RunResult
 from harness.scenario import ScenarioError, load_scenario
+from harness.substrates import names as substrate_names
+from harness.substrates.runs import WORK_ROOT
 from harness.topology import Topology
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -183,9 +185,7 @@ def cmd_up(args) -> int:
 
 
 def _work_root(args) -> Path:
-    from harness.substrates.local import DEFAULT_WORK_ROOT
-
-    return Path(args.workdir) if args.workdir else DEFAULT_WORK_ROOT
+    return Path(args.workdir) if args.workdir else WORK_ROOT
 
 
 def cmd_verify(args) -> int:
@@ -335,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("file", metavar="FILE", help="scenario file")
         p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                        help="a jinja2 variable for the scenario template (repeatable)")
-        p.add_argument("--workdir", help="work folder for labs (default /var/tmp/lxd-harness)")
+        p.add_argument("--workdir", help=f"work folder for labs (default {WORK_ROOT})")
         p.add_argument("-v", "--verbose", action="store_true")
 
     def reporting(p):
@@ -353,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     reporting(p)
     p.add_argument("--html", metavar="PATH", help="write the HTML report here")
-    p.add_argument("--substrate", choices=["local", "vagrant", "ssh"],
+    p.add_argument("--substrate", choices=substrate_names(),
                    help="where hosts come from (default: the scenario's, else local)")
     p.add_argument("--inventory", metavar="FILE", type=_inventory,
                    help="hosts of the ssh substrate (else $HARNESS_INVENTORY)")
@@ -366,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="bring a scenario up and apply it; leave it running")
     common(p, files="one")
-    p.add_argument("--substrate", choices=["local", "vagrant", "ssh"])
+    p.add_argument("--substrate", choices=substrate_names())
     p.add_argument("--inventory", metavar="FILE", type=_inventory,
                    help="hosts of the ssh substrate (else $HARNESS_INVENTORY)")
     p.set_defaults(func=cmd_up)
@@ -381,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_down)
 
     p = sub.add_parser("gc", help="remove what dead runs (a killed harness) left behind")
-    p.add_argument("--workdir", help="work folder for labs (default /var/tmp/lxd-harness)")
+    p.add_argument("--workdir", help=f"work folder for labs (default {WORK_ROOT})")
     p.add_argument("--dry-run", action="store_true", help="only say what would be removed")
     p.set_defaults(func=cmd_gc)
 

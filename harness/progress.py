@@ -92,8 +92,12 @@ class RichHandler(logging.Handler):
         super().close()
 
 
+#: what every layer tells the user while it works ("host1: LXD ready in 0.8 s")
+progress = logging.getLogger("harness.progress")
+
+
 def _logger() -> logging.Logger:
-    return logging.getLogger("harness.progress")
+    return progress
 
 
 def install(verbose: bool = False) -> None:

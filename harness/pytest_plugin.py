@@ -13,11 +13,14 @@ import pytest
 
 from harness.results import CheckResult, Outcome, ScenarioResult
 from harness.scenario import ScenarioError, load_scenario
+from harness.substrates import names as substrate_names
+from harness.substrates import substrate_class
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lxd-netlab", "LXD network lab scenarios")
-    group.addoption("--substrate", default=None, help="where hosts come from (local|vagrant|ssh)")
+    group.addoption("--substrate", default=None,
+                    help=f"where hosts come from ({'|'.join(substrate_names())})")
     group.addoption("--require-all", action="store_true", default=False,
                     help="checks skipped for a missing capability fail instead")
     group.addoption("--lab-var", action="append", default=[], metavar="KEY=VALUE",
@@ -60,11 +63,15 @@ class ScenarioFile(pytest.File):
         from harness.checks import planned_ids
 
         substrate = self.config.getoption("substrate") or self.topology.substrate
+        try:
+            marks = substrate_class(substrate).pytest_marks if substrate else ()
+        except ValueError:  # an unknown name: the run says so
+            marks = ()
         for spec in self.topology.checks:
             for check_id in planned_ids(spec):
                 item = CheckItem.from_parent(self, name=check_id, line=spec.line)
-                if substrate == "vagrant":  # VMs are the slow tier: `-m "not vm"` leaves them
-                    item.add_marker(pytest.mark.vm)
+                for mark in marks:  # "vm": the slow tier, which `-m "not vm"` leaves out
+                    item.add_marker(getattr(pytest.mark, mark))
                 yield item
 
     def run_once(self) -> ScenarioResult:

@@ -8,6 +8,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from harness.substrates import default_name
+
 
 class Outcome(StrEnum):
     PASS = "pass"
@@ -39,7 +41,7 @@ class ScenarioResult:
     source: str | None = None
     description: str = ""
     tags: list[str] = field(default_factory=list)
-    substrate: str = "local"
+    substrate: str = field(default_factory=default_name)
     checks: list[CheckResult] = field(default_factory=list)
     #: seconds per phase: up, apply, checks, down
     phases: dict[str, float] = field(default_factory=dict)
@@ -70,7 +72,7 @@ class RunResult:
     scenarios: list[ScenarioResult] = field(default_factory=list)
     started: str = ""
     duration: float = 0.0
-    substrate: str = "local"
+    substrate: str = field(default_factory=default_name)
 
     @property
     def failed(self) -> bool:
@@ -102,5 +104,5 @@ class RunResult:
             scenarios=scenarios,
             started=data.get("started", ""),
             duration=data.get("duration", 0.0),
-            substrate=data.get("substrate", "local"),
+            substrate=data.get("substrate") or default_name(),
         )

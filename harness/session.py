@@ -18,13 +18,13 @@ from harness.checks import planned_ids, run_check
 from harness.checks.base import missing_capabilities
 from harness.checks.context import CheckContext
 from harness.interrupts import deferred_interrupts
-from harness.lxd.apply import apply_host, local_runner, wait_for_addresses
+from harness.lxd.apply import apply_host, wait_for_addresses
 from harness.probes.runner import ProbeRunner
-from harness.progress import ACTIVITY
+from harness.progress import ACTIVITY, progress
 from harness.report.graph import topology_svg
 from harness.results import CheckResult, Outcome, ScenarioResult
-from harness.substrates import make_substrate
-from harness.substrates.base import Lab, Substrate, progress
+from harness.substrates import default_name, make_substrate
+from harness.substrates.base import Lab, Substrate
 from harness.topology import Topology
 
 _probe_runner: ProbeRunner | None = None
@@ -52,7 +52,7 @@ class ScenarioRun:
     def __init__(self, topology: Topology, options: Options):
         self.topology = topology
         self.options = options
-        self.substrate_name = options.substrate or topology.substrate or "local"
+        self.substrate_name = options.substrate or topology.substrate or default_name()
         self.substrate: Substrate = make_substrate(self.substrate_name, options.work_root)
         self.result = ScenarioResult(
             name=topology.name, source=topology.source, description=topology.description,
@@ -97,7 +97,8 @@ class ScenarioRun:
 
     def _unobservable(self, lab: Lab) -> list[str]:
         """The missing capabilities when every check of the scenario lacks one, else []."""
-        ctx = CheckContext(self.topology, lab, probe_runner(), self.options.out_dir)
+        ctx = CheckContext(self.topology, lab, probe_runner(), self.options.out_dir,
+                           self.substrate)
         reasons: list[str] = []
         for spec in self.topology.checks:
             missing = missing_capabilities(spec, ctx)
@@ -112,7 +113,7 @@ class ScenarioRun:
         def one(host):
             node = lab.hosts[host.name]
             client = pylxd.Client(endpoint=node.lxd_socket)
-            apply_host(host, client, local_runner(node))
+            apply_host(host, client, self.substrate.runner(node))
             return host.name, wait_for_addresses(host, client, timeout=8)
 
         with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
@@ -123,12 +124,8 @@ class ScenarioRun:
         self.stage = "checks"
         started = time.monotonic()
         artifacts = self.options.out_dir / "pcaps" / self.topology.name
-        probes = probe_runner()
-        if any(node.remote for node in lab.hosts.values()):  # VMs, SSH hosts
-            from harness.substrates.remote import remote_probes
-
-            probes = remote_probes(lab, probes)
-        ctx = CheckContext(self.topology, lab, probes, artifacts)
+        probes = self.substrate.probes(lab, probe_runner())
+        ctx = CheckContext(self.topology, lab, probes, artifacts, self.substrate)
         results: list[CheckResult] = []
         try:
             for spec in self.topology.checks:

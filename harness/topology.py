@@ -13,6 +13,10 @@ from typing import Any
 
 UPSTREAM = "upstream"
 DEFAULT_SEGMENT = "lan"
+#: every host's NIC on the default segment, with its `underlay` address
+UNDERLAY_NIC = "eth0"
+#: the bridge every host's LXD has from `lxd init`, with the default profile's eth0 on it
+DEFAULT_BRIDGE = "lxdbr0"
 #: the upstream node's own "internet" address, behind the hosts' default routes
 UPSTREAM_WAN_ADDRESS = ipaddress.IPv4Interface("198.51.100.1/32")
 

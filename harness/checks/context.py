@@ -10,9 +10,9 @@ from typing import Any
 
 import pylxd
 
-from harness.probes.remote import remote_place
 from harness.probes.runner import ProbeRunner
-from harness.substrates.base import Lab
+from harness.substrates import substrate_class
+from harness.substrates.base import Lab, Substrate
 from harness.topology import UPSTREAM, UPSTREAM_WAN_ADDRESS, Endpoint, Topology
 
 ADDRESS_WAIT = 15.0  # seconds an instance may take to get its DHCP lease
@@ -23,9 +23,13 @@ class Inconclusive(Exception):
 
 
 class CheckContext:
-    def __init__(self, topology: Topology, lab: Lab, probes: ProbeRunner, artifacts: Path):
+    def __init__(self, topology: Topology, lab: Lab, probes: ProbeRunner, artifacts: Path,
+                 substrate: Substrate | None = None):
         self.topology = topology
         self.lab = lab
+        #: where the lab's nodes are reached (namespace paths, the far ends of links)
+        self.substrate = substrate or substrate_class(lab.substrate)(
+            Path(lab.workdir).parent, lab.run_id)
         self.probes = probes
         self.artifacts = artifacts
         self._clients: dict[str, pylxd.Client] = {}
@@ -52,38 +56,23 @@ class CheckContext:
         return endpoint
 
     def netns(self, text: str) -> str:
-        """Path of the network namespace file in which `text` sends and receives."""
+        """The place (a namespace path, see harness.probes) where `text` sends and receives."""
         endpoint = self.endpoint(text)
         if endpoint.instance is None:
-            if endpoint.node in self.lab.hosts:
-                return self.host_netns(endpoint.node)
-            return f"/run/netns/{self.lab.node(endpoint.node).netns}"
+            return self.substrate.place(self.lab, endpoint.node)
         state = self.instance_state(endpoint.node, endpoint.instance)
         if state.status != "Running" or not state.pid:
             raise Inconclusive(f"instance {text} is not running ({state.status})")
-        return self._on_host(endpoint.node, f"/proc/{state.pid}/ns/net")
+        return self.substrate.instance_place(self.lab, endpoint.node, state.pid)
 
     def host_netns(self, host: str) -> str:
-        node = self.lab.hosts[host]
-        if node.remote and not node.netns:  # a VM's own network stack
-            return self._on_host(host, "/proc/1/ns/net")
-        return self._on_host(host, f"/run/netns/{node.netns}")
+        return self.substrate.place(self.lab, host)
 
     def far_end(self, host: str, iface: str) -> tuple[str, str, str] | None:
-        """(place, iface, description) of the NIC at the other end of a VM's point-to-point
-        link (vagrant substrate: `links[iface]` is [segment, "PEERHOST:PEERNIC"]); None elsewhere.
-        Injecting there is injecting into `host`'s `iface` from the wire."""
-        node = self.lab.hosts[host]
-        link = node.links.get(iface)
-        if not node.remote or not link or ":" not in link[1]:
-            return None
-        peer_host, _, peer_nic = link[1].partition(":")
-        return (self.host_netns(peer_host), peer_nic,
-                f"the far end of the link, {peer_host} {peer_nic}")
-
-    def _on_host(self, host: str, path: str) -> str:
-        """A path on a remote host is prefixed with the host's name (see probes/remote.py)."""
-        return remote_place(host, path) if self.lab.hosts[host].remote else path
+        """(place, iface, description) of the NIC across the wire from `host`'s `iface` when
+        injecting there is how to inject into `iface` from the wire (a VM's point-to-point
+        link); None: inject into `iface` itself."""
+        return self.substrate.far_end(self.lab, host, iface)
 
     def address(self, text: str, nic: str = "eth0", wait: float = ADDRESS_WAIT) -> str:
         """The IPv4 address other nodes use to reach `text`."""

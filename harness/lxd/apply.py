@@ -15,9 +15,9 @@ from functools import partial
 import pylxd
 from pylxd.exceptions import LXDAPIException, NotFound
 
-from harness.shell import CommandError, run
-from harness.substrates.base import HostNode, progress
-from harness.topology import Host, Instance
+from harness.progress import progress
+from harness.shell import CommandError
+from harness.topology import DEFAULT_BRIDGE, Host, Instance
 
 log = logging.getLogger(__name__)
 
@@ -29,21 +29,9 @@ class ApplyError(RuntimeError):
     """Applying one object failed; the message names host, object and LXD's reason."""
 
 
-#: Runs argv on a host (inside its namespaces); raises CommandError on failure.
+#: Runs argv on a host, as root, wherever the host is (the substrate makes it: see
+#: `Substrate.runner`); returns stdout, raises CommandError on failure.
 HostRunner = Callable[[list[str]], str]
-
-
-def local_runner(node: HostNode) -> HostRunner:
-    if node.remote:  # a VM or SSH host: the same argv, run there as root over SSH
-        from harness.substrates.remote import remote_runner
-
-        return remote_runner(node)
-
-    def runner(argv: list[str]) -> str:
-        if argv and argv[0] == "lxc":
-            return run(argv, env=node.lxc_env, where=node.name, timeout=180).stdout
-        return run(argv, netns=node.netns, env=node.lxc_env, where=node.name).stdout
-    return runner
 
 
 def apply_host(host: Host, client: pylxd.Client, runner: HostRunner) -> dict[str, float]:
@@ -56,7 +44,7 @@ def apply_host(host: Host, client: pylxd.Client, runner: HostRunner) -> dict[str
 
     started = time.monotonic()
     for network in host.networks.values():
-        if network.name == "lxdbr0":
+        if network.name == DEFAULT_BRIDGE:
             continue  # made by the substrate with this config at `lxd init`
         _step(host, f"network {network.name}", lambda n=network: client.networks.create(
             n.name, type=n.type, config=dict(n.config), description=n.description))

@@ -11,10 +11,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from harness.topology import Host
+from harness.topology import DEFAULT_BRIDGE, Host
 
-#: `lxd init` makes this bridge and the default profile's eth0 on it, on every host
-DEFAULT_BRIDGE = "lxdbr0"
 DEFAULT_PROFILE = "default"
 _DEFAULT_PROFILE_DEVICES = {"eth0": {"type": "nic", "network": DEFAULT_BRIDGE, "name": "eth0"}}
 

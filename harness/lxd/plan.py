@@ -10,9 +10,8 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 
-from harness.topology import DEFAULT_SEGMENT, Host, LxdProfile, Topology
+from harness.topology import DEFAULT_BRIDGE, DEFAULT_SEGMENT, Host, LxdProfile, Topology
 
-DEFAULT_BRIDGE = "lxdbr0"
 DEFAULT_PROFILE = "default"
 BUSYBOX = "busybox"
 BUSYBOX_TARBALL = "busybox-image.tar.gz"

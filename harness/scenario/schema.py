@@ -22,7 +22,9 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError, core_schema
 
+from harness.substrates import names as substrate_names
 from harness.topology import DEFAULT_SEGMENT, UPSTREAM
 
 # ---------------------------------------------------------------------------------------------
@@ -56,6 +58,29 @@ def _named(regex: re.Pattern[str], what: str, rule: str):
         str, AfterValidator(check), WithJsonSchema({"type": "string", "pattern": regex.pattern})
     ]
 
+
+class _RegisteredSubstrate:
+    """A name from the substrate registry, read when a scenario is validated and when the
+    JSON Schema is made: a substrate registered anywhere is known to both."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        return core_schema.no_info_after_validator_function(self._known, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        return {"enum": list(substrate_names()), "type": "string"}
+
+    @staticmethod
+    def _known(value: str) -> str:
+        known = [repr(name) for name in substrate_names()]
+        if value not in substrate_names():
+            expected = " or ".join([", ".join(known[:-1]), known[-1]] if len(known) > 1
+                                   else known)
+            raise PydanticCustomError("literal_error", "Input should be {expected}",
+                                      {"expected": expected})
+        return value
+
+
+SubstrateName = Annotated[str, _RegisteredSubstrate()]
 
 _LOWER = "lowercase letters, digits and '-', starting with a letter"
 ScenarioName = _named(SCENARIO_NAME_RE, "scenario name", "lowercase letters, digits and '-'")
@@ -493,7 +518,7 @@ class ScenarioModel(Model):
     name: ScenarioName
     description: str = ""
     tags: list[Tag] = []
-    substrate: Literal["local", "vagrant", "ssh"] | None = None
+    substrate: SubstrateName | None = None
     segments: dict[SegmentName, SegmentModel] = {DEFAULT_SEGMENT: SegmentModel()}
     peers: dict[PeerName, PeerModel] = {}
     hosts: Annotated[dict[HostName, HostModel], Field(min_length=1)]

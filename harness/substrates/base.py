@@ -10,14 +10,28 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from harness.interrupts import deferred_interrupts
+from harness.progress import progress
+from harness.shell import run
+from harness.substrates import procs
+from harness.substrates.leftovers import Snapshot, settle, snapshot
+from harness.substrates.runs import WORK_ROOT, new_run_id
 from harness.topology import Topology
 
-progress = logging.getLogger("harness.progress")
+if TYPE_CHECKING:
+    from harness.lxd.apply import HostRunner
+    from harness.probes.runner import ProbeRunner
+
+__all__ = ["HostNode", "Lab", "Node", "Substrate", "SubstrateError", "progress"]
+
+log = logging.getLogger(__name__)
 
 
 class SubstrateError(RuntimeError):
@@ -104,17 +118,152 @@ class Lab:
         return cls(**data)
 
 
-class Substrate(ABC):
-    name: str = "?"
+class _RegisteredName:
+    """`Substrate.name`: the name the class is registered under (written only there)."""
 
-    @abstractmethod
+    def __get__(self, instance: object, owner: type) -> str:
+        from harness.substrates import name_of
+
+        return name_of(owner)
+
+
+class Substrate(ABC):
+    """Turns a Topology into a running Lab and back, and knows how its hosts are reached.
+
+    The base owns the frame every substrate shares: the preflight from `needs_root` and
+    `required_tools`, the work folder and the Lab record (saved as lab.json, with the owner
+    process for `harness gc`), the rollback when bring-up fails, the teardown's leftovers.
+    A substrate fills in `bring_up` and `tear_down`; the other hooks do nothing by default.
+    Reachability defaults to this machine's namespaces (`runner`, `place`,
+    `instance_place`, `far_end`, `probes`); substrates whose hosts live elsewhere override it.
+    """
+
+    name: ClassVar[str] = cast(str, _RegisteredName())
+    #: why the substrate needs root ("": it does not)
+    needs_root: ClassVar[str] = ""
+    #: tool -> the Debian package that has it; preflight names each one missing
+    required_tools: ClassVar[dict[str, str]] = {}
+    #: every part of its labs is on this machine and carries the run id, so gc's sweep
+    #: (namespaces, processes, work folder) removes a dead run without asking the substrate
+    local_only: ClassVar[bool] = False
+    #: compare this machine before up() with after down() and report what the run left
+    checks_leftovers: ClassVar[bool] = False
+    #: pytest marks for the checks of scenarios on this substrate ("vm": the slow tier)
+    pytest_marks: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, work_root: Path | None = None, run_id: str | None = None):
+        self.work_root = work_root or WORK_ROOT
+        self.run_id = run_id or new_run_id()
+        self._before: Snapshot | None = None  # the machine before up(), for leftovers
+
+    # ---------------------------------------------------------------- preflight
     def preflight(self, topology: Topology) -> list[str]:
         """Problems that make bring-up impossible, each a sentence a user can act on."""
+        problems = []
+        if self.needs_root and os.geteuid() != 0:
+            problems.append(f"the {self.name} substrate needs root ({self.needs_root})")
+        problems += missing_tools(self.required_tools)
+        return problems + self.check(topology)
 
-    @abstractmethod
+    def check(self, topology: Topology) -> list[str]:
+        """Hook: more preflight problems (the scenario's shape, plugins, inventory)."""
+        return []
+
+    # ---------------------------------------------------------------- up
     def up(self, topology: Topology) -> Lab:
         """Bring every node up. On failure, tear down what was made, then raise."""
+        workdir = self.work_root / self.run_id
+        self.before_up(workdir)
+        if self.checks_leftovers:
+            self._before = snapshot(self.run_id, str(workdir))
+        workdir.mkdir(parents=True, exist_ok=False)
+        lab = Lab(run_id=self.run_id, scenario=topology.name, substrate=self.name,
+                  workdir=str(workdir), owner_pid=os.getpid(),
+                  owner_start=procs.start_time(os.getpid()) or 0)
+        self.created(lab, topology)
+        lab.save(workdir / "lab.json")
+        started = time.monotonic()
+        try:
+            self.bring_up(lab, topology)
+        except BaseException:
+            with deferred_interrupts():  # a second Ctrl-C must not stop the rollback
+                lab.save(workdir / "lab.json")
+                leftovers = self.down(lab)
+            if leftovers:
+                log.error("teardown after failed bring-up left: %s", "; ".join(leftovers))
+            raise
+        lab.timings["up"] = time.monotonic() - started
+        lab.save(workdir / "lab.json")
+        return lab
+
+    def before_up(self, workdir: Path) -> None:
+        """Hook: refuse a work folder that cannot work, before anything is made."""
+        return None
+
+    def created(self, lab: Lab, topology: Topology) -> None:
+        """Hook: the work folder and the Lab record exist; nothing else does yet."""
+        return None
 
     @abstractmethod
+    def bring_up(self, lab: Lab, topology: Topology) -> None:
+        """Make every node (recording in `lab` what down() must remove) or raise."""
+
+    # ---------------------------------------------------------------- down
     def down(self, lab: Lab) -> list[str]:
         """Remove everything the lab made; return what could not be removed."""
+        with deferred_interrupts():  # a second Ctrl-C must not leave half a lab
+            started = time.monotonic()
+            netns_inodes = procs.run_netns_inodes(lab.run_id)
+            leftovers = self.tear_down(lab)
+            workdir = Path(lab.workdir)
+            if workdir.exists():
+                shutil.rmtree(workdir, ignore_errors=True)
+            if self.checks_leftovers:
+                # Compare with the machine before up() (known only to the process that ran it).
+                before = self._before if self._before and self._before.run_id == lab.run_id \
+                    else None
+                reported = {problem.split(":")[0] for problem in leftovers}
+                leftovers += [problem for problem in
+                              settle(before, lab.run_id, lab.workdir, netns_inodes)
+                              if problem not in reported]
+            elif workdir.exists():
+                leftovers.append(f"work folder {workdir}")
+            lab.timings["down"] = time.monotonic() - started
+        return leftovers
+
+    @abstractmethod
+    def tear_down(self, lab: Lab) -> list[str]:
+        """Remove what bring_up made (the work folder is the base's); return what remains."""
+
+    # ---------------------------------------------------------------- reachability
+    def runner(self, node: HostNode) -> HostRunner:
+        """Runs argv on the host as root (setup lines, `lxc` lines): here, in its namespace."""
+
+        def run_there(argv: list[str]) -> str:
+            if argv and argv[0] == "lxc":
+                return run(argv, env=node.lxc_env, where=node.name, timeout=180).stdout
+            return run(argv, netns=node.netns, env=node.lxc_env, where=node.name).stdout
+        return run_there
+
+    def place(self, lab: Lab, node: str) -> str:
+        """Where a probe runs on a node itself (a host, upstream, a peer): a namespace path
+        (see harness.probes.runner)."""
+        return f"/run/netns/{lab.node(node).netns}"
+
+    def instance_place(self, lab: Lab, host: str, pid: int) -> str:
+        """Where a probe runs inside the instance whose init has `pid` on `host`."""
+        return f"/proc/{pid}/ns/net"
+
+    def far_end(self, lab: Lab, host: str, iface: str) -> tuple[str, str, str] | None:
+        """(place, iface, description) of the NIC across the wire from `host`'s `iface`, when
+        frames must be injected there instead of into `iface` itself; None: inject into it."""
+        return None
+
+    def probes(self, lab: Lab, local: ProbeRunner) -> ProbeRunner:
+        """What runs the checks' probe calls for this lab (`start`, `call`, maybe `close`)."""
+        return local
+
+
+def missing_tools(tools: dict[str, str]) -> list[str]:
+    return [f"`{tool}` not found: install Debian's {package}"
+            for tool, package in tools.items() if shutil.which(tool) is None]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.shell import run
-from harness.substrates import procs
+from harness.substrates import procs, substrate_class
 from harness.substrates.base import Lab
 from harness.substrates.leftovers import settle
 
@@ -83,13 +83,12 @@ def collect(work_root: Path, dry_run: bool = False) -> GcReport:
 def reap(lab: Lab) -> list[str]:
     """Remove every trace of a dead run; return what could not be removed."""
     problems = []
-    if lab.substrate != "local":  # VMs, remote hosts: only their substrate knows their parts
-        from harness.substrates import make_substrate
-
-        try:
-            problems += make_substrate(lab.substrate, Path(lab.workdir).parent).down(lab)
-        except Exception as exc:  # the local sweep below must still run
-            problems.append(f"{lab.substrate} teardown of {lab.run_id}: {exc}")
+    try:
+        substrate = substrate_class(lab.substrate)
+        if not substrate.local_only:  # VMs, remote hosts: only their substrate knows them
+            problems += substrate(Path(lab.workdir).parent, lab.run_id).down(lab)
+    except Exception as exc:  # the local sweep below must still run
+        problems.append(f"{lab.substrate} teardown of {lab.run_id}: {exc}")
     inodes = procs.run_netns_inodes(lab.run_id)
     _kill_run_processes(lab, inodes)
     for name in procs.run_namespaces(lab.run_id):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import shutil
 import signal
 import stat
@@ -24,20 +23,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pylxd
-import yaml
 
 from harness.hostnet import ovs
 from harness.hostnet.fan import write_fanctl
 from harness.hostnet.ovs_vsctl import write_ovs_vsctl
 from harness.interrupts import deferred_interrupts
 from harness.lxd.image import IMAGE_ALIAS, build_busybox_image
+from harness.lxd.preseed import preseed
 from harness.shell import CommandError, run
 from harness.substrates import capabilities, procs
 from harness.substrates.base import HostNode, Lab, Node, Substrate, SubstrateError, progress
 from harness.substrates.cgroups import CGROUP_V1_MOUNTS
-from harness.substrates.leftovers import Snapshot, settle, snapshot
 from harness.substrates.lxd_ready import wait_ready
 from harness.substrates.plumbing import IpBatch, write_sysctls
+from harness.substrates.runs import WORK_ROOT, netns_name
 from harness.topology import (
     DEFAULT_SEGMENT,
     UPSTREAM,
@@ -48,8 +47,6 @@ from harness.topology import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WORK_ROOT = Path(os.environ.get("HARNESS_WORKDIR", "/var/tmp/lxd-harness"))
-NETNS_PREFIX = "hl-"
 LXD_READY_TIMEOUT = 30
 
 # LXD inside `ip netns exec` sees a fresh /sys without cgroups; give it the hierarchy it expects.
@@ -73,57 +70,36 @@ REQUIRED_TOOLS = {
 }
 
 
-def new_run_id() -> str:
-    return secrets.token_hex(3)
-
-
-def netns_name(run_id: str, node: str) -> str:
-    return f"{NETNS_PREFIX}{run_id}-{node}"
-
-
-def default_bridge_address(host: Host) -> str:
-    return f"10.218.{host.index}.1/24"
-
-
 class LocalSubstrate(Substrate):
-    name = "local"
+    needs_root = "network namespaces, LXD daemons"
+    required_tools = REQUIRED_TOOLS
+    local_only = True
+    checks_leftovers = True
 
-    def __init__(self, work_root: Path = DEFAULT_WORK_ROOT, run_id: str | None = None):
-        self.work_root = work_root
-        self.run_id = run_id or new_run_id()
+    def __init__(self, work_root: Path | None = None, run_id: str | None = None):
+        super().__init__(work_root, run_id)
         self._daemons: dict[int, object] = {}  # pid -> Popen, so that we reap what we start
-        self._before: Snapshot | None = None  # the machine before up(), to find leftovers
 
     # ---------------------------------------------------------------- preflight
-    def preflight(self, topology: Topology) -> list[str]:
-        problems = []
-        if os.geteuid() != 0:
-            problems.append("the local substrate needs root (network namespaces, LXD daemons)")
-        for tool, package in REQUIRED_TOOLS.items():
-            if shutil.which(tool) is None:
-                problems.append(f"`{tool}` not found: install Debian's {package}")
+    def check(self, topology: Topology) -> list[str]:
         if not Path("/proc/self/ns/net").exists():
-            problems.append("this kernel has no network namespaces")
-        return problems
+            return ["this kernel has no network namespaces"]
+        return []
 
     # ---------------------------------------------------------------- up
-    def up(self, topology: Topology) -> Lab:
+    def before_up(self, workdir: Path) -> None:
         self._check_traversable(self.work_root)
-        workdir = self.work_root / self.run_id
-        self._before = snapshot(self.run_id, str(workdir))
-        workdir.mkdir(parents=True, exist_ok=False)
+
+    def created(self, lab: Lab, topology: Topology) -> None:
         # Unprivileged containers (uid 100000+) must traverse the path to their rootfs.
         os.chmod(self.work_root, 0o711)
-        os.chmod(workdir, 0o711)
-        lab = Lab(run_id=self.run_id, scenario=topology.name, substrate=self.name,
-                  workdir=str(workdir), owner_pid=os.getpid(),
-                  owner_start=procs.start_time(os.getpid()) or 0)
-        lab.save(workdir / "lab.json")
-        started = time.monotonic()
+        os.chmod(lab.workdir, 0o711)
+
+    def bring_up(self, lab: Lab, topology: Topology) -> None:
         pool = ThreadPoolExecutor(max_workers=max(1, len(topology.hosts)))
         try:
             self._make_nodes(lab, topology)
-            lab.save(workdir / "lab.json")
+            lab.save(Path(lab.workdir) / "lab.json")
             self._wire(lab, topology)
             caps = capabilities.probe(self.work_root / "cache",
                                       netns=netns_name(self.run_id, "capprobe"))
@@ -140,16 +116,9 @@ class LocalSubstrate(Substrate):
                 # An interrupt reaches only this thread: the LXD starters must finish (and
                 # record their daemons' PIDs) before the teardown looks for what to stop.
                 pool.shutdown(wait=True, cancel_futures=True)
-                lab.save(workdir / "lab.json")
-                leftovers = self.down(lab)
-            if leftovers:
-                log.error("teardown after failed bring-up left: %s", "; ".join(leftovers))
             raise
         finally:
             pool.shutdown(wait=True)
-        lab.timings["up"] = time.monotonic() - started
-        lab.save(workdir / "lab.json")
-        return lab
 
     @staticmethod
     def _check_traversable(work_root: Path) -> None:
@@ -160,7 +129,7 @@ class LocalSubstrate(Substrate):
                     f"work folder {work_root}: {folder} is not searchable by others "
                     f"(mode {folder.stat().st_mode & 0o777:o}); unprivileged containers could "
                     f"not reach their root filesystem. Choose another --workdir "
-                    f"(default /var/tmp/lxd-harness).")
+                    f"(default {WORK_ROOT}).")
 
     def _make_nodes(self, lab: Lab, topology: Topology) -> None:
         rid = self.run_id
@@ -347,39 +316,15 @@ class LocalSubstrate(Substrate):
             tail = (lxd_dir.parent / "daemon.out").read_text(errors="replace")[-2000:]
             raise SubstrateError(f"{host.name}: LXD did not start ({problem}):\n{tail}")
         _root_only(Path(node.lxd_socket))
-        run(["lxd", "init", "--preseed"], env=node.lxc_env, input=self._preseed(host),
+        run(["lxd", "init", "--preseed"], env=node.lxc_env, input=preseed(host),
             where=host.name)
         client = pylxd.Client(endpoint=node.lxd_socket)
         created = client.images.create(image.read_bytes(), wait=True)
         created.add_alias(IMAGE_ALIAS, "busybox built by the harness")
         progress.info("%s: LXD ready in %.1f s", host.name, time.monotonic() - started)
 
-    def _preseed(self, host: Host) -> str:
-        bridge_config = {"ipv4.address": default_bridge_address(host), "ipv4.nat": "true",
-                         "ipv6.address": "none"}
-        if "lxdbr0" in host.networks:
-            bridge_config.update(host.networks["lxdbr0"].config)
-        preseed = {
-            "config": {"images.auto_update_interval": "0"},
-            "networks": [{"name": "lxdbr0", "type": "bridge", "config": bridge_config}],
-            "storage_pools": [{"name": "default", "driver": "dir"}],
-            "profiles": [{
-                "name": "default",
-                "devices": {
-                    "root": {"path": "/", "pool": "default", "type": "disk"},
-                    "eth0": {"name": "eth0", "network": "lxdbr0", "type": "nic"},
-                },
-            }],
-        }
-        return yaml.safe_dump(preseed)
-
     # ---------------------------------------------------------------- down
-    def down(self, lab: Lab) -> list[str]:
-        with deferred_interrupts():  # a second Ctrl-C must not leave half a lab
-            return self._down(lab)
-
-    def _down(self, lab: Lab) -> list[str]:
-        started = time.monotonic()
+    def tear_down(self, lab: Lab) -> list[str]:
         netns_inodes = procs.run_netns_inodes(lab.run_id)
         leftovers: list[str] = []
         with ThreadPoolExecutor(max_workers=max(1, len(lab.hosts))) as pool:
@@ -398,15 +343,6 @@ class LocalSubstrate(Substrate):
                 pass
         for node in [*lab.hosts.values(), *lab.nodes.values()]:
             leftovers.extend(self._remove_namespace(node))
-        workdir = Path(lab.workdir)
-        if workdir.exists():
-            shutil.rmtree(workdir, ignore_errors=True)
-        # Compare with the machine before up() (only known to the process that ran it).
-        before = self._before if self._before and self._before.run_id == lab.run_id else None
-        reported = {problem.split(":")[0] for problem in leftovers}
-        leftovers += [problem for problem in settle(before, lab.run_id, lab.workdir, netns_inodes)
-                      if problem not in reported]
-        lab.timings["down"] = time.monotonic() - started
         return leftovers
 
     def _stop_lxd(self, node: HostNode) -> list[str]:

@@ -42,11 +42,14 @@ import fabric
 import paramiko
 import pylxd
 
+from harness.lxd.apply import HostRunner
 from harness.lxd.image import IMAGE_ALIAS
-from harness.probes.remote import ProbeDispatch, RemoteProbeServer
+from harness.lxd.preseed import preseed
+from harness.probes.remote import ProbeDispatch, RemoteProbeServer, remote_place
+from harness.probes.runner import ProbeRunner
 from harness.shell import CommandError
 from harness.substrates import capabilities
-from harness.substrates.base import HostNode, Lab, SubstrateError, progress
+from harness.substrates.base import HostNode, Lab, Substrate, SubstrateError, progress
 from harness.substrates.capabilities import Capabilities
 from harness.topology import Host
 
@@ -55,6 +58,11 @@ log = logging.getLogger(__name__)
 CLONE_NEWNET = 0x40000000
 PROBES_DIR = "/tmp/harness-probes"
 CONNECT_TIMEOUT = 15.0
+
+
+def probes_dir_for(run_id: str) -> str:
+    """Where a run ships harness.probes on its hosts (one folder per run)."""
+    return f"{PROBES_DIR}-{run_id}"
 
 
 @dataclass
@@ -320,15 +328,6 @@ def forget_hosts(lab: Lab) -> None:
             host.close()
 
 
-def remote_runner(node: HostNode):
-    """A HostRunner (see harness.lxd.apply) that runs argv on the remote host, as root."""
-    host = remote_host(node)
-
-    def runner(argv: list[str]) -> str:
-        return host.run(argv).stdout
-    return runner
-
-
 def remote_probes(lab: Lab, local: Any) -> ProbeDispatch:
     """Probe calls for this lab: remote places go to each host's probe server."""
     servers = {name: remote_host(node).probe_server()
@@ -338,6 +337,31 @@ def remote_probes(lab: Lab, local: Any) -> ProbeDispatch:
     with ThreadPoolExecutor(max_workers=max(1, len(servers))) as pool:
         list(pool.map(RemoteProbeServer.ensure_started, servers.values()))
     return ProbeDispatch(local, servers)
+
+
+class RemoteHostsSubstrate(Substrate):
+    """Hosts reached over SSH (Vagrant VMs, inventory machines): commands run there as root,
+    probes run in each host's probe server, and namespace paths name the host they are on."""
+
+    def runner(self, node: HostNode) -> HostRunner:
+        host = remote_host(node)
+
+        def run_there(argv: list[str]) -> str:
+            return host.run(argv).stdout
+        return run_there
+
+    def place(self, lab: Lab, node: str) -> str:
+        if node not in lab.hosts:
+            return super().place(lab, node)
+        netns = lab.hosts[node].netns
+        # a host without a namespace of its own (a VM): its own network stack
+        return remote_place(node, f"/run/netns/{netns}" if netns else "/proc/1/ns/net")
+
+    def instance_place(self, lab: Lab, host: str, pid: int) -> str:
+        return remote_place(host, f"/proc/{pid}/ns/net")
+
+    def probes(self, lab: Lab, local: ProbeRunner) -> ProbeRunner:
+        return remote_probes(lab, local)  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------- host preparation
@@ -351,7 +375,7 @@ def prepare_lxd(host: Host, node: HostNode, remote: RemoteHost, image: Path) -> 
         status = remote.run(["systemctl", "status", "--no-pager", "lxd"], check=False)
         raise SubstrateError(f"{host.name}: LXD did not start:\n{exc.output}\n"
                              f"{status.stdout[-1500:]}") from exc
-    remote.run(["lxd", "init", "--preseed"], input=lxd_preseed(host))
+    remote.run(["lxd", "init", "--preseed"], input=preseed(host))
     node.pids.append(remote.forward_lxd_socket(Path(node.lxd_socket)))
     client = pylxd.Client(endpoint=node.lxd_socket)
     if not any(alias["name"] == IMAGE_ALIAS for image_ in client.images.all()
@@ -359,13 +383,6 @@ def prepare_lxd(host: Host, node: HostNode, remote: RemoteHost, image: Path) -> 
         created = client.images.create(image.read_bytes(), wait=True)
         created.add_alias(IMAGE_ALIAS, "busybox built by the harness")
     progress.info("%s: LXD ready in %.1f s", host.name, time.monotonic() - started)
-
-
-def lxd_preseed(host: Host) -> str:
-    """The same `lxd init` preseed as on the local substrate (the method does not use self)."""
-    from harness.substrates.local import LocalSubstrate
-
-    return LocalSubstrate._preseed(None, host)  # type: ignore[arg-type]
 
 
 _CAPABILITY_SCRIPT_TAIL = """

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,19 +33,19 @@ import yaml
 from pylxd.exceptions import NotFound
 
 from harness.lxd.image import build_busybox_image
-from harness.substrates import procs
-from harness.substrates.base import HostNode, Lab, Substrate, SubstrateError
-from harness.substrates.local import DEFAULT_WORK_ROOT, new_run_id
+from harness.substrates.base import HostNode, Lab, SubstrateError
 from harness.substrates.remote import (
+    RemoteHostsSubstrate,
     SshTarget,
     combine_capabilities,
     forget_hosts,
     prepare_lxd,
     probe_capabilities,
+    probes_dir_for,
     remote_host,
     stop_process,
 )
-from harness.topology import Topology
+from harness.topology import DEFAULT_BRIDGE, Topology
 
 log = logging.getLogger(__name__)
 
@@ -91,73 +89,57 @@ def load_inventory(path: Path) -> dict[str, SshTarget]:
     return targets
 
 
-class SshSubstrate(Substrate):
-    name = "ssh"
+class SshSubstrate(RemoteHostsSubstrate):
+    #: it forwards LXD's socket
+    required_tools = {"ssh": "openssh-client"}
 
-    def __init__(self, work_root: Path = DEFAULT_WORK_ROOT, inventory: Path | None = None,
+    def __init__(self, work_root: Path | None = None, inventory: Path | None = None,
                  run_id: str | None = None):
-        self.work_root = work_root
-        self.run_id = run_id or new_run_id()
+        super().__init__(work_root, run_id)
         env_inventory = os.environ.get(INVENTORY_ENV)
         self.inventory = inventory or (Path(env_inventory) if env_inventory else None)
 
-    def preflight(self, topology: Topology) -> list[str]:
+    def check(self, topology: Topology) -> list[str]:
         if self.inventory is None:
             return [f"the ssh substrate needs an inventory (--inventory FILE or {INVENTORY_ENV})"]
         try:
             targets = load_inventory(self.inventory)
         except InventoryError as exc:
             return [str(exc)]
-        problems = [f"host {name} is not in the inventory {self.inventory}"
-                    for name in topology.hosts if name not in targets]
-        if shutil.which("ssh") is None:
-            problems.append("`ssh` not found (it forwards LXD's socket): install openssh-client")
-        return problems
+        return [f"host {name} is not in the inventory {self.inventory}"
+                for name in topology.hosts if name not in targets]
 
-    def up(self, topology: Topology) -> Lab:
+    def created(self, lab: Lab, topology: Topology) -> None:
+        # what down() deletes again, also when a later process tears the lab down
+        (Path(lab.workdir) / "topology-objects.yaml").write_text(
+            yaml.safe_dump(_objects(topology)))
+
+    def bring_up(self, lab: Lab, topology: Topology) -> None:
         assert self.inventory is not None
         targets = load_inventory(self.inventory)
-        workdir = self.work_root / self.run_id
-        workdir.mkdir(parents=True, exist_ok=False)
-        lab = Lab(run_id=self.run_id, scenario=topology.name, substrate=self.name,
-                  workdir=str(workdir), owner_pid=os.getpid(),
-                  owner_start=procs.start_time(os.getpid()) or 0)
-        (workdir / "topology-objects.yaml").write_text(yaml.safe_dump(_objects(topology)))
-        started = time.monotonic()
-        try:
-            for host in topology.hosts.values():
-                target = targets[host.name]
-                target.probes_dir = f"/tmp/harness-probes-{self.run_id}"
-                lab.hosts[host.name] = HostNode(
-                    name=host.name, kind="host", netns=target.host_netns or "",
-                    lxd_dir=str(workdir / host.name / "lxd"), remote=target.to_dict())
-            lab.save(workdir / "lab.json")
-            image = build_busybox_image(self.work_root / "cache")
-
-            def prepare(host):
-                node = lab.hosts[host.name]
-                remote = remote_host(node)
-                prepare_lxd(host, node, remote, image)
-                return probe_capabilities(remote)
-
-            with ThreadPoolExecutor(max_workers=max(1, len(topology.hosts))) as pool:
-                per_host = list(pool.map(prepare, topology.hosts.values()))
-            caps = combine_capabilities(per_host)
-            lab.capabilities, lab.capability_notes = caps.works, caps.notes
-        except BaseException:
-            lab.save(workdir / "lab.json")
-            leftovers = self.down(lab, topology)
-            if leftovers:
-                log.error("teardown after failed bring-up left: %s", "; ".join(leftovers))
-            raise
-        lab.timings["up"] = time.monotonic() - started
-        lab.save(workdir / "lab.json")
-        return lab
-
-    def down(self, lab: Lab, topology: Topology | None = None) -> list[str]:
-        started = time.monotonic()
         workdir = Path(lab.workdir)
-        objects = _objects(topology) if topology is not None else _saved_objects(workdir)
+        for host in topology.hosts.values():
+            target = targets[host.name]
+            target.probes_dir = probes_dir_for(self.run_id)
+            lab.hosts[host.name] = HostNode(
+                name=host.name, kind="host", netns=target.host_netns or "",
+                lxd_dir=str(workdir / host.name / "lxd"), remote=target.to_dict())
+        lab.save(workdir / "lab.json")
+        image = build_busybox_image(self.work_root / "cache")
+
+        def prepare(host):
+            node = lab.hosts[host.name]
+            remote = remote_host(node)
+            prepare_lxd(host, node, remote, image)
+            return probe_capabilities(remote)
+
+        with ThreadPoolExecutor(max_workers=max(1, len(topology.hosts))) as pool:
+            per_host = list(pool.map(prepare, topology.hosts.values()))
+        caps = combine_capabilities(per_host)
+        lab.capabilities, lab.capability_notes = caps.works, caps.notes
+
+    def tear_down(self, lab: Lab) -> list[str]:
+        objects = _saved_objects(Path(lab.workdir))
         leftovers: list[str] = []
         for name, node in lab.hosts.items():
             if Path(node.lxd_socket).exists():
@@ -172,14 +154,12 @@ class SshSubstrate(Substrate):
                 except (SubstrateError, OSError) as exc:
                     leftovers.append(f"{name}: probes folder: {exc}")
         forget_hosts(lab)
-        shutil.rmtree(workdir, ignore_errors=True)
-        lab.timings["down"] = time.monotonic() - started
         return leftovers
 
 
 def _objects(topology: Topology) -> dict[str, dict[str, list[str]]]:
     return {host.name: {"instances": list(host.instances), "profiles": list(host.profiles),
-                        "networks": [n for n in host.networks if n != "lxdbr0"]}
+                        "networks": [n for n in host.networks if n != DEFAULT_BRIDGE]}
             for host in topology.hosts.values()}
 
 

@@ -38,18 +38,18 @@ import vagrant
 from harness.hostnet import ovs
 from harness.lxd.image import build_busybox_image
 from harness.shell import run
-from harness.substrates import procs
-from harness.substrates.base import HostNode, Lab, Substrate, SubstrateError, progress
+from harness.substrates.base import HostNode, Lab, SubstrateError, progress
 from harness.substrates.capabilities import Capabilities
 from harness.substrates.cgroups import CGROUP_V1_MOUNTS
-from harness.substrates.local import DEFAULT_WORK_ROOT, new_run_id
 from harness.substrates.remote import (
     RemoteHost,
+    RemoteHostsSubstrate,
     SshTarget,
     combine_capabilities,
     forget_hosts,
     prepare_lxd,
     probe_capabilities,
+    probes_dir_for,
     remote_host,
     stop_process,
 )
@@ -359,14 +359,15 @@ def _vagrant_env() -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------- the substrate
-class VagrantSubstrate(Substrate):
-    name = "vagrant"
+class VagrantSubstrate(RemoteHostsSubstrate):
+    needs_root = "libvirtd, network namespaces"
+    required_tools = REQUIRED_TOOLS
+    pytest_marks = ("vm",)  # the slow tier: `-m "not vm"` leaves it out
 
-    def __init__(self, work_root: Path = DEFAULT_WORK_ROOT, run_id: str | None = None,
+    def __init__(self, work_root: Path | None = None, run_id: str | None = None,
                  box_dir: Path = BOX_DIR, boot_timeout: int = BOOT_TIMEOUT,
                  kernel_args: str = ""):
-        self.work_root = work_root
-        self.run_id = run_id or new_run_id()
+        super().__init__(work_root, run_id)
         self.box_dir = box_dir
         self.boot_timeout = boot_timeout
         self.kernel_args = kernel_args  # appended to the VMs' kernel command line
@@ -376,13 +377,8 @@ class VagrantSubstrate(Substrate):
         return self.work_root / "vagrant-active"
 
     # ---------------------------------------------------------------- preflight
-    def preflight(self, topology: Topology) -> list[str]:
+    def check(self, topology: Topology) -> list[str]:
         problems = []
-        if os.geteuid() != 0:
-            problems.append("the vagrant substrate needs root (libvirtd, network namespaces)")
-        for tool, package in REQUIRED_TOOLS.items():
-            if shutil.which(tool) is None:
-                problems.append(f"`{tool}` not found: install Debian's {package}")
         plugins = run(["vagrant", "plugin", "list"], env=_vagrant_env(), check=False).stdout \
             if shutil.which("vagrant") else ""
         if shutil.which("vagrant") and "vagrant-libvirt" not in plugins:
@@ -394,56 +390,53 @@ class VagrantSubstrate(Substrate):
         return problems
 
     # ---------------------------------------------------------------- up
-    def up(self, topology: Topology) -> Lab:
-        workdir = self.work_root / self.run_id
-        workdir.mkdir(parents=True, exist_ok=False)
-        lab = Lab(run_id=self.run_id, scenario=topology.name, substrate=self.name,
-                  workdir=str(workdir), owner_pid=os.getpid(),
-                  owner_start=procs.start_time(os.getpid()) or 0)
+    def created(self, lab: Lab, topology: Topology) -> None:
+        # libvirtd stays while any Vagrant lab is active (see release_libvirtd)
         self.active_dir.mkdir(parents=True, exist_ok=True)
-        (self.active_dir / self.run_id).write_text(str(workdir))
+        (self.active_dir / self.run_id).write_text(lab.workdir)
+
+    def bring_up(self, lab: Lab, topology: Topology) -> None:
+        workdir = Path(lab.workdir)
+        lab.timings["box_build"] = ensure_box(self.box_dir)
+        driver, why = choose_driver(self.work_root / "cache", self.box_dir)
+        # not a feature checks need: shown in the report, so that it says which was used
+        lab.capabilities["kvm"] = driver == "kvm"
+        lab.capability_notes["kvm"] = why
+        progress.info("vagrant: VMs run on %s (%s)", driver, why)
+        with _locked(self.work_root / ".libvirtd.lock"):
+            ensure_libvirtd(hide_kvm=driver != "kvm")
+        for host in topology.hosts.values():
+            (workdir / host.name).mkdir()
+            lab.hosts[host.name] = HostNode(
+                name=host.name, kind="host", netns="",
+                lxd_dir=str(workdir / host.name / "lxd"))
+        (workdir / "Vagrantfile").write_text(
+            render_vagrantfile(topology, self.run_id, workdir, driver=driver,
+                               box_dir=self.box_dir, boot_timeout=self.boot_timeout,
+                               kernel_args=self.kernel_args))
         lab.save(workdir / "lab.json")
-        started = time.monotonic()
-        try:
-            lab.timings["box_build"] = ensure_box(self.box_dir)
-            driver, why = choose_driver(self.work_root / "cache", self.box_dir)
-            # not a feature checks need: shown in the report, so that it says which was used
-            lab.capabilities["kvm"] = driver == "kvm"
-            lab.capability_notes["kvm"] = why
-            progress.info("vagrant: VMs run on %s (%s)", driver, why)
-            with _locked(self.work_root / ".libvirtd.lock"):
-                ensure_libvirtd(hide_kvm=driver != "kvm")
-            for host in topology.hosts.values():
-                (workdir / host.name).mkdir()
-                lab.hosts[host.name] = HostNode(
-                    name=host.name, kind="host", netns="",
-                    lxd_dir=str(workdir / host.name / "lxd"))
-            (workdir / "Vagrantfile").write_text(
-                render_vagrantfile(topology, self.run_id, workdir, driver=driver,
-                                   box_dir=self.box_dir, boot_timeout=self.boot_timeout,
-                                   kernel_args=self.kernel_args))
-            lab.save(workdir / "lab.json")
-            self._vagrant_up(lab, topology)
-            lab.save(workdir / "lab.json")
-            image = build_busybox_image(self.work_root / "cache")
-            nics = plan_nics(topology, port_base_for(self.run_id))
-            with ThreadPoolExecutor(max_workers=max(1, len(topology.hosts))) as pool:
-                futures = [pool.submit(self._prepare, lab, topology, host, nics[host.name],
-                                       image)
-                           for host in topology.hosts.values()]
-                per_host = [future.result() for future in futures]
-            caps = combine_capabilities(per_host)
-            lab.capabilities.update(caps.works)
-            lab.capability_notes.update(caps.notes)
-        except BaseException:
-            lab.save(workdir / "lab.json")
-            leftovers = self.down(lab)
-            if leftovers:
-                log.error("teardown after failed bring-up left: %s", "; ".join(leftovers))
-            raise
-        lab.timings["up"] = time.monotonic() - started
+        self._vagrant_up(lab, topology)
         lab.save(workdir / "lab.json")
-        return lab
+        image = build_busybox_image(self.work_root / "cache")
+        nics = plan_nics(topology, port_base_for(self.run_id))
+        with ThreadPoolExecutor(max_workers=max(1, len(topology.hosts))) as pool:
+            futures = [pool.submit(self._prepare, lab, topology, host, nics[host.name], image)
+                       for host in topology.hosts.values()]
+            per_host = [future.result() for future in futures]
+        caps = combine_capabilities(per_host)
+        lab.capabilities.update(caps.works)
+        lab.capability_notes.update(caps.notes)
+
+    # ---------------------------------------------------------------- reachability
+    def far_end(self, lab: Lab, host: str, iface: str) -> tuple[str, str, str] | None:
+        """Frames injected into one end of a VM's point-to-point link (`links[iface]` is
+        [segment, "PEERHOST:PEERNIC"]) arrive at the other end from the wire."""
+        link = lab.hosts[host].links.get(iface)
+        if not link or ":" not in link[1]:
+            return None
+        peer_host, _, peer_nic = link[1].partition(":")
+        return (self.place(lab, peer_host), peer_nic,
+                f"the far end of the link, {peer_host} {peer_nic}")
 
     def _vagrant(self, lab: Lab) -> vagrant.Vagrant:
         workdir = Path(lab.workdir)
@@ -503,7 +496,7 @@ class VagrantSubstrate(Substrate):
                 user=config.get("User", "vagrant"), key=config.get("IdentityFile"),
                 # a VM made a minute ago by Vagrant, reachable only inside LIBVIRT_NETNS
                 check_host_key=False, netns=LIBVIRT_NETNS,
-                probes_dir=f"/tmp/harness-probes-{lab.run_id}").to_dict()
+                probes_dir=probes_dir_for(lab.run_id)).to_dict()
 
     def _watch_boot(self, lab: Lab, proc: subprocess.Popen, started: float,
                     verdict: list[str]) -> None:
@@ -592,8 +585,7 @@ class VagrantSubstrate(Substrate):
             remote.run(["ip", "link", "set", "dev", nic.name, "up"])
 
     # ---------------------------------------------------------------- down
-    def down(self, lab: Lab) -> list[str]:
-        started = time.monotonic()
+    def tear_down(self, lab: Lab) -> list[str]:
         leftovers: list[str] = []
         workdir = Path(lab.workdir)
         forget_hosts(lab)
@@ -610,11 +602,6 @@ class VagrantSubstrate(Substrate):
         (self.active_dir / lab.run_id).unlink(missing_ok=True)
         with _locked(self.work_root / ".libvirtd.lock"):
             leftovers.extend(release_libvirtd(self.active_dir))
-        if workdir.exists():
-            shutil.rmtree(workdir, ignore_errors=True)
-            if workdir.exists():
-                leftovers.append(f"work folder {workdir}")
-        lab.timings["down"] = time.monotonic() - started
         return leftovers
 
     def _remove_libvirt_objects(self, lab: Lab) -> list[str]:

@@ -15,7 +15,7 @@ from harness.results import Outcome
 from harness.scenario import load_scenario, load_text
 from harness.session import Options, ScenarioRun
 from harness.substrates.capabilities import probe
-from harness.substrates.local import DEFAULT_WORK_ROOT
+from harness.substrates.runs import WORK_ROOT
 
 pytestmark = pytest.mark.root
 
@@ -101,7 +101,7 @@ def test_vlan_check_fails_when_the_instance_is_on_an_untagged_bridge(tmp_path):
 
 
 def _missing_kernel_feature() -> str | None:
-    caps = probe(DEFAULT_WORK_ROOT / "cache")
+    caps = probe(WORK_ROOT / "cache")
     return None if caps.works.get("gretap") else caps.reason("gretap")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pylxd
 import pytest
 
-from harness.lxd.apply import local_runner, wait_for_addresses
+from harness.lxd.apply import wait_for_addresses
 from harness.lxd.plan import plan
 from harness.results import Outcome
 from harness.scenario import load_scenario
@@ -34,7 +34,7 @@ def test_plan_typed_by_hand_passes_the_checks(name, tmp_path):
     try:
         for host_name, lines in plan(topology).items():
             node = lab.hosts[host_name]
-            runner = local_runner(node)
+            runner = run.substrate.runner(node)
             for argv in typed_lines(lines):
                 runner(argv)
             client = pylxd.Client(endpoint=node.lxd_socket)

@@ -207,14 +207,14 @@ def test_inventory_is_checked_and_hosts_must_be_in_it(sshd, tmp_path, monkeypatc
 
 
 def test_a_setup_command_that_fails_on_host2_reports_host_and_output(sshd):
-    from harness.lxd.apply import ApplyError, apply_host, local_runner
+    from harness.lxd.apply import ApplyError, apply_host
     from harness.substrates.base import HostNode
 
     topology = load_text("name: fails\nhosts:\n  host1: {}\n  host2:\n    setup:\n"
                          "      - sh -c 'echo no bridge lanbr >&2; exit 2'\n")
     node = HostNode(name="host2", kind="host", netns="", remote=_target(sshd).to_dict())
     with pytest.raises(ApplyError) as failed:
-        apply_host(topology.hosts["host2"], None, local_runner(node))  # type: ignore[arg-type]
+        apply_host(topology.hosts["host2"], None, SshSubstrate().runner(node))  # type: ignore[arg-type]
     message = str(failed.value)
     assert message.startswith("host2: setup `sh -c") and "(exit 2)" in message
     assert "no bridge lanbr" in message

@@ -2,7 +2,8 @@
 
 import ipaddress
 
-from harness.substrates.local import default_bridge_address, netns_name, new_run_id
+from harness.lxd.preseed import default_bridge_address
+from harness.substrates.runs import netns_name, new_run_id
 from harness.topology import Endpoint, Host, upstream_address_for
 
 
