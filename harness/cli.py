@@ -85,9 +85,10 @@ def _terminate_on_sigterm() -> None:
 # ---------------------------------------------------------------------- verbs
 def cmd_validate(args) -> int:
     for topology in load_all(args.files, _variables(args.var)):
-        checks = len(topology.checks)
+        checks = len(topology.checks) + sum(len(s.checks) for s in topology.stages)
+        stages = f", {len(topology.stages)} stage(s)" if topology.stages else ""
         print(f"{topology.source}: ok ({topology.name}: {len(topology.hosts)} host(s), "
-              f"{checks} check(s))")
+              f"{checks} check(s){stages})")
     return EXIT_OK
 
 
@@ -98,8 +99,9 @@ def _inventory(path: str) -> str:
 
 
 def cmd_run(args) -> int:
+    from harness.lab.staged import scenario_run_for
     from harness.report import markdown_summary, write_reports
-    from harness.session import Options, ScenarioRun
+    from harness.session import Options
 
     topologies = _select(load_all(args.files, _variables(args.var)), args.k, args.tag)
     if not topologies:
@@ -121,7 +123,7 @@ def cmd_run(args) -> int:
             run.scenarios, interrupted = run_side_by_side(topologies, args.jobs,
                                                           _forwarded(args))
         for topology in topologies if args.jobs <= 1 or len(topologies) == 1 else []:
-            scenario_run = ScenarioRun(topology, options)
+            scenario_run = scenario_run_for(topology, options)
             try:
                 run.scenarios.append(scenario_run.run())
             except KeyboardInterrupt:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from harness.report.graph import topology_svg
 from harness.results import CheckResult, Outcome, ScenarioResult
 from harness.substrates import default_name, make_substrate
 from harness.substrates.base import Lab, Substrate
-from harness.topology import Topology
+from harness.topology import CheckSpec, Topology
 
 _probe_runner: ProbeRunner | None = None
 
@@ -120,7 +121,8 @@ class ScenarioRun:
             for name, converged in pool.map(one, hosts):
                 lab.timings[f"dhcp:{name}"] = max(converged.values(), default=0.0)
 
-    def verify(self, lab: Lab) -> list[CheckResult]:
+    def verify(self, lab: Lab, checks: Sequence[CheckSpec] | None = None) -> list[CheckResult]:
+        """Run `checks` (default: the scenario's) against the lab."""
         self.stage = "checks"
         started = time.monotonic()
         artifacts = self.options.out_dir / "pcaps" / self.topology.name
@@ -128,7 +130,7 @@ class ScenarioRun:
         ctx = CheckContext(self.topology, lab, probes, artifacts, self.substrate)
         results: list[CheckResult] = []
         try:
-            for spec in self.topology.checks:
+            for spec in self.topology.checks if checks is None else checks:
                 progress.info("%s: check %s", self.topology.name, spec.id, extra=ACTIVITY)
                 for result in run_check(spec, ctx, self.options.require_all):
                     results.append(result)

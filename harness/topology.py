@@ -106,10 +106,27 @@ class CheckSpec:
     expect_failure: bool = False
     requires: tuple[str, ...] = ()
     line: int | None = None
+    #: the training-lab stage this check grades ("" for the scenario's own `checks:`)
+    stage: str = ""
 
     @property
     def id(self) -> str:
-        return f"{self.index}-{self.type}"
+        own = f"{self.index}-{self.type}"
+        return f"{self.stage}/{own}" if self.stage else own
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of a training lab: a goal, hints, the solution per host, the checks."""
+
+    name: str
+    goal: str
+    hints: tuple[str, ...] = ()
+    #: host -> argv lines, applied in order (like a host's `commands:`)
+    solution: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    checks: tuple[CheckSpec, ...] = ()
+    #: the solution as written, per host (for learners and transcripts)
+    solution_text: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -139,6 +156,8 @@ class Topology:
     peers: dict[str, Peer] = field(default_factory=dict)
     checks: tuple[CheckSpec, ...] = ()
     source: str | None = None
+    #: a training lab's stages, in order (empty for a plain scenario)
+    stages: tuple[Stage, ...] = ()
 
     def node_names(self) -> set[str]:
         return set(self.hosts) | set(self.peers) | {UPSTREAM}

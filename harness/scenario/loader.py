@@ -22,6 +22,7 @@ from harness.scenario.linemap import LineMap, identity, line_map
 from harness.scenario.lint import lint
 from harness.scenario.resolve import resolve
 from harness.scenario.schema import ScenarioModel
+from harness.scenario.stages import lint_stages
 from harness.scenario.yaml_lines import Path, YamlProblem, line_of, parse
 from harness.topology import Topology
 
@@ -48,7 +49,7 @@ def load_text(
     topology, problems = resolve(model, lines, filename)
     if problems:
         raise ScenarioError(problems)
-    problems = lint(topology, lines, filename)
+    problems = lint(topology, lines, filename) + lint_stages(topology, lines, filename)
     if problems:
         raise ScenarioError(problems)
     return topology

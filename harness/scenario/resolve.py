@@ -7,7 +7,14 @@ import shlex
 from collections.abc import Iterator
 
 from harness.scenario.errors import Problem
-from harness.scenario.schema import CheckEntry, HostModel, ScenarioModel, is_ipv4_address
+from harness.scenario.schema import (
+    CheckEntry,
+    HostModel,
+    ScenarioModel,
+    StageModel,
+    is_ipv4_address,
+)
+from harness.scenario.stages import pin_macs
 from harness.scenario.yaml_lines import Path, line_of
 from harness.topology import (
     DEFAULT_SEGMENT,
@@ -20,6 +27,7 @@ from harness.topology import (
     Peer,
     PhysicalNic,
     Segment,
+    Stage,
     Topology,
     peer_name_for_segment,
 )
@@ -96,7 +104,7 @@ def resolve(
         for name, peer in model.peers.items()
     }
     implicit = {peer_name_for_segment(seg): seg for seg in segments}
-    for entry in model.checks:
+    for entry in [*model.checks, *(e for stage in model.stages for e in stage.checks)]:
         for _, text in endpoint_values(entry):
             node = Endpoint.parse(text).node
             if node in implicit and node not in peers and node not in hosts:
@@ -105,6 +113,9 @@ def resolve(
                 )
 
     checks = tuple(_check(index, entry, lines) for index, entry in enumerate(model.checks))
+    stages = tuple(_stage(position, stage, lines) for position, stage in enumerate(model.stages))
+    if stages:  # a training lab: the same MACs (so the same leases) on every start
+        hosts = pin_macs(model.name, hosts)
     topology = Topology(
         name=model.name,
         description=model.description,
@@ -115,6 +126,7 @@ def resolve(
         peers=peers,
         checks=checks,
         source=filename,
+        stages=stages,
     )
     return topology, problems
 
@@ -155,7 +167,22 @@ def _host(name: str, index: int, underlay: ipaddress.IPv4Interface, host: HostMo
     )
 
 
-def _check(index: int, entry: CheckEntry, lines: dict[Path, int]) -> CheckSpec:
+def _stage(position: int, stage: StageModel, lines: dict[Path, int]) -> Stage:
+    base: Path = ("stages", position)
+    return Stage(
+        name=stage.name,
+        goal=stage.goal.strip(),
+        hints=tuple(stage.hints),
+        solution={host: tuple(tuple(shlex.split(line)) for line in solution)
+                  for host, solution in stage.solution.items()},
+        checks=tuple(_check(index, entry, lines, stage.name, base)
+                     for index, entry in enumerate(stage.checks)),
+        solution_text={host: tuple(solution) for host, solution in stage.solution.items()},
+    )
+
+
+def _check(index: int, entry: CheckEntry, lines: dict[Path, int], stage: str = "",
+           base: Path = ()) -> CheckSpec:
     check = entry.check
     params = check.params()
     if entry.type == "nat" and "expect_source" not in params:
@@ -166,5 +193,6 @@ def _check(index: int, entry: CheckEntry, lines: dict[Path, int]) -> CheckSpec:
         params=params,
         expect_failure=check.expect_failure,
         requires=tuple(check.requires),
-        line=line_of(lines, ("checks", index)),
+        line=line_of(lines, (*base, "checks", index)),
+        stage=stage,
     )

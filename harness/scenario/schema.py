@@ -514,6 +514,21 @@ class CheckEntry(Model):
         return getattr(self, self.type)
 
 
+STAGE_NAME_RE = re.compile(r"^[a-z0-9-]{1,40}$")
+StageName = _named(STAGE_NAME_RE, "stage name", "lowercase letters, digits and '-'")
+
+
+class StageModel(Model):
+    """One step of a training lab (see docs/labs.md)."""
+
+    name: StageName
+    goal: Annotated[str, Field(min_length=1)]
+    hints: list[str] = []
+    #: per host, lines like `commands:` (lxc lines and host tools), applied in order
+    solution: dict[HostName, list[CommandLine]] = {}
+    checks: Annotated[list[CheckEntry], Field(min_length=1)]
+
+
 class ScenarioModel(Model):
     name: ScenarioName
     description: str = ""
@@ -523,6 +538,7 @@ class ScenarioModel(Model):
     peers: dict[PeerName, PeerModel] = {}
     hosts: Annotated[dict[HostName, HostModel], Field(min_length=1)]
     checks: list[CheckEntry] = []
+    stages: list[StageModel] = []
 
 
 def scenario_json_schema() -> dict[str, Any]:
