@@ -418,6 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["build"])
     p.add_argument("--dir", default=".", help="folder for busybox-image.tar.gz (default .)")
     p.set_defaults(func=cmd_image)
+
+    from harness.lab.cli import add_parsers as add_lab_parsers
+
+    add_lab_parsers(sub)
     return parser
 
 

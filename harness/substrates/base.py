@@ -263,6 +263,13 @@ class Substrate(ABC):
         """What runs the checks' probe calls for this lab (`start`, `call`, maybe `close`)."""
         return local
 
+    def interactive_argv(self, node: HostNode, argv: list[str], env: dict[str, str]) -> list[str]:
+        """A local argv running `argv` on the host, attached to this terminal (`harness shell`,
+        `harness exec`), where `lxc` reaches the host's LXD; `env` is added to the host's own.
+        Here: this machine's namespace of the host."""
+        pairs = [f"{key}={value}" for key, value in {**node.lxc_env, **env}.items()]
+        return ["ip", "netns", "exec", node.netns, "env", *pairs, *argv]
+
 
 def missing_tools(tools: dict[str, str]) -> list[str]:
     return [f"`{tool}` not found: install Debian's {package}"

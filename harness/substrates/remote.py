@@ -29,6 +29,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -362,6 +363,23 @@ class RemoteHostsSubstrate(Substrate):
 
     def probes(self, lab: Lab, local: ProbeRunner) -> ProbeRunner:
         return remote_probes(lab, local)  # type: ignore[return-value]
+
+    def interactive_argv(self, node: HostNode, argv: list[str], env: dict[str, str]) -> list[str]:
+        """`ssh` running argv on the host as root in its namespace, on this terminal."""
+        target = SshTarget.from_dict(node.remote)
+        line = RemoteHost(node.name, target).command_line(argv, env)
+        ssh = ["ssh", "-p", str(target.port), "-o", "LogLevel=ERROR"]
+        if sys.stdin.isatty():
+            ssh.append("-t")
+        if target.key:
+            ssh += ["-i", os.path.expanduser(target.key)]
+        if not target.check_host_key:
+            ssh += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+        elif target.known_hosts:
+            ssh += ["-o", f"UserKnownHostsFile={os.path.expanduser(target.known_hosts)}",
+                    "-o", "StrictHostKeyChecking=yes"]
+        ssh += [f"{target.user}@{target.address}", line]
+        return ["ip", "netns", "exec", target.netns, *ssh] if target.netns else ssh
 
 
 # ---------------------------------------------------------------------- host preparation
