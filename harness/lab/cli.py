@@ -12,9 +12,9 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
 def work_root(args: argparse.Namespace) -> Path:
-    from harness.substrates.local import DEFAULT_WORK_ROOT
+    from harness.substrates.runs import WORK_ROOT
 
-    return Path(args.workdir) if getattr(args, "workdir", None) else DEFAULT_WORK_ROOT
+    return Path(args.workdir) if getattr(args, "workdir", None) else WORK_ROOT
 
 
 def _guarded(verb):
