@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from harness.lab.hosts import LabError
+from harness.scenario import ScenarioError
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -22,8 +23,8 @@ def _guarded(verb):
     def run(args: argparse.Namespace) -> int:
         try:
             return verb(args)
-        except LabError as exc:
-            print(f"harness: {exc}", file=sys.stderr)
+        except (LabError, ScenarioError) as exc:
+            print(f"harness: {exc}" if isinstance(exc, LabError) else exc, file=sys.stderr)
             return EXIT_INVALID
     return run
 
@@ -65,3 +66,239 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND")
     where(p)
     p.set_defaults(func=_guarded(cmd_exec))
+    add_lab_parser(sub)
+
+
+# ---------------------------------------------------------------------- harness lab ...
+def _options(args: argparse.Namespace, substrate: str | None = None):
+    from harness.session import Options
+
+    return Options(substrate=substrate, work_root=work_root(args),
+                   out_dir=Path(getattr(args, "out", None) or "reports"))
+
+
+def _variables(pairs: list[str]) -> dict[str, str]:
+    from harness.cli import _variables as parse
+
+    return parse(pairs)
+
+
+def _progress(verbose: bool):
+    from harness.progress import finish, install
+
+    install(verbose)
+    return finish
+
+
+def _announce(course, topology, lab=None, skipped_before: dict[str, str] | None = None) -> None:
+    stage = topology.stages[course.stage]
+    for name, why in course.skipped.items():
+        if skipped_before is None or name not in skipped_before:
+            print(f"Stage {name} is skipped: this machine lacks what it needs ({why})")
+    total = len(topology.stages)
+    print(f"\nStage {course.stage + 1}/{total}: {stage.name}")
+    print(f"Goal: {stage.goal}")
+    hosts = ", ".join(topology.hosts)
+    print(f"\nWork on the hosts with `harness shell HOST` ({hosts}); "
+          "check your work with `harness lab check`.")
+
+
+def cmd_lab_start(args: argparse.Namespace) -> int:
+    from harness.lab.course import load_course_file, stage_index, start
+
+    variables = _variables(args.var)
+    topology = load_course_file(args.file, variables)
+    index = stage_index(topology, args.stage)
+    done = _progress(args.verbose)
+    try:
+        course, lab = start(topology, args.file, variables, _options(args, args.substrate),
+                            index)
+    finally:
+        done()
+    print(f"{topology.name} is up (run {lab.run_id}, substrate {lab.substrate})")
+    wanted = topology.stages[index].name
+    if wanted in course.skipped:
+        print(f"Stage {wanted} cannot run here ({course.skipped[wanted]}): skipped")
+    _announce(course, topology)
+    return EXIT_OK
+
+
+def _course(args: argparse.Namespace):
+    from harness.lab.course import Course
+
+    course = Course.load(work_root(args), args.lab)
+    return course, course.topology()
+
+
+def cmd_lab_check(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from harness.lab.course import current_lab
+    from harness.lab.words import grade_lines, passed
+    from harness.report import write_reports
+    from harness.results import RunResult
+    from harness.session import ScenarioRun
+
+    course, topology = _course(args)
+    stage = topology.stages[course.stage]
+    lab = current_lab(work_root(args), course)
+    run = ScenarioRun(topology, _options(args, lab.substrate))
+    results = run.verify(lab, stage.checks)
+    report = RunResult(scenarios=[run.result], substrate=lab.substrate,
+                       started=datetime.now(UTC).isoformat(timespec="seconds"))
+    write_reports(report, Path(args.out))
+    print(f"Stage {course.stage + 1}/{len(topology.stages)}: {stage.name}")
+    print(f"Goal: {stage.goal}\n")
+    print("\n".join(grade_lines(stage, results)))
+    if passed(results):
+        last = course.stage == len(topology.stages) - 1
+        after = "that was the last stage." if last else "go on with `harness lab next`."
+        print(f"\nPASS: stage {stage.name} is done; {after}")
+        return EXIT_OK
+    failing = sum(1 for r in results if str(r.outcome) == "fail")
+    print(f"\nFAIL: stage {stage.name} is not done yet ({failing} of {len(results)} checks "
+          "fail). Stuck? `harness lab solve` applies the solution, `harness lab reset` "
+          "starts the stage again.")
+    return EXIT_FAILED
+
+
+def cmd_lab_next(args: argparse.Namespace) -> int:
+    from harness.lab.course import current_lab, next_runnable
+    from harness.session import ScenarioRun
+
+    course, topology = _course(args)
+    if course.stage >= len(topology.stages) - 1:
+        print(f"{topology.stages[course.stage].name} is the last stage of {course.name}: "
+              "nothing comes next (`harness lab stop` when you are done).")
+        return EXIT_OK
+    lab = current_lab(work_root(args), course)
+    run = ScenarioRun(topology, _options(args, lab.substrate))
+    before = dict(course.skipped)
+    index = next_runnable(run, topology, lab, course.stage + 1, course.skipped)
+    if index >= len(topology.stages):
+        course.save(work_root(args))
+        _announce_skips(course.skipped, before)
+        print("No stage after this one can run on this machine: the course is complete here.")
+        return EXIT_OK
+    course.stage = index
+    course.save(work_root(args))
+    _announce(course, topology, lab, before)
+    return EXIT_OK
+
+
+def _announce_skips(skipped: dict[str, str], before: dict[str, str]) -> None:
+    for name, why in skipped.items():
+        if name not in before:
+            print(f"Stage {name} is skipped: this machine lacks what it needs ({why})")
+
+
+def cmd_lab_reset(args: argparse.Namespace) -> int:
+    from harness.lab.course import stage_index, start
+
+    course, topology = _course(args)
+    index = stage_index(topology, args.stage) if args.stage else course.stage
+    done = _progress(args.verbose)
+    try:
+        course, lab = start(topology, course.source, course.variables,
+                            _options(args, course.substrate), index)
+    finally:
+        done()
+    print(f"{topology.name} was rebuilt from scratch (run {lab.run_id})")
+    _announce(course, topology)
+    return EXIT_OK
+
+
+def cmd_lab_solve(args: argparse.Namespace) -> int:
+    from harness.lab import transcript
+    from harness.lab.course import current_lab
+    from harness.lab.staged import SolutionError, apply_solution
+    from harness.substrates import make_substrate
+
+    course, topology = _course(args)
+    stage = topology.stages[course.stage]
+    lab = current_lab(work_root(args), course)
+    for host, lines in stage.solution_text.items():
+        print(f"on {host}:")
+        print("\n".join(f"  {line}" for line in lines))
+        transcript.append(transcript.host_file(work_root(args), course.name, host),
+                          stage.name, None, "harness lab solve")
+    try:
+        apply_solution(make_substrate(lab.substrate, work_root(args)), lab, topology, stage)
+    except SolutionError as exc:
+        print(f"harness: the solution did not apply on top of what is there: {exc}\n"
+              "`harness lab reset` starts the stage from scratch.")
+        return EXIT_FAILED
+    print(f"\nStage {stage.name}: solution applied; `harness lab check` to see it pass.")
+    return EXIT_OK
+
+
+def cmd_lab_status(args: argparse.Namespace) -> int:
+    from harness.lab import transcript
+    from harness.lab.course import current_lab
+
+    course, topology = _course(args)
+    lab = current_lab(work_root(args), course)
+    print(f"{course.name}: {course.source} (run {lab.run_id}, substrate {lab.substrate})")
+    for index, stage in enumerate(topology.stages):
+        mark = ">" if index == course.stage else " "
+        note = f"  (skipped: {course.skipped[stage.name]})" if stage.name in course.skipped else ""
+        print(f" {mark} {index + 1}. {stage.name}{note}")
+    stage = topology.stages[course.stage]
+    print(f"\nGoal: {stage.goal}")
+    print(f"Hosts: {', '.join(lab.hosts)} (`harness shell HOST`)")
+    print(f"Transcripts: {transcript.folder(work_root(args), course.name)}")
+    return EXIT_OK
+
+
+def cmd_lab_stop(args: argparse.Namespace) -> int:
+    from harness.lab import transcript
+    from harness.lab.course import stop
+
+    course, _ = _course(args)
+    leftovers = stop(work_root(args), course)
+    print(f"{course.name} is down; transcripts stay in "
+          f"{transcript.folder(work_root(args), course.name)}")
+    if leftovers:
+        print("left behind: " + "; ".join(leftovers), file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def add_lab_parser(sub: argparse._SubParsersAction) -> None:
+    from harness.substrates import names as substrate_names
+
+    lab = sub.add_parser("lab", help="training labs: start, check, next, reset, solve, grade")
+    verbs = lab.add_subparsers(dest="lab_verb", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--lab", metavar="NAME", help="which lab (default: the only one started)")
+        p.add_argument("--workdir", help="work folder for labs (default /var/tmp/lxd-harness)")
+        p.add_argument("-v", "--verbose", action="store_true")
+
+    p = verbs.add_parser("start", help="bring a training lab up at the start of a stage")
+    p.add_argument("file", metavar="FILE", help="a scenario file with stages:")
+    p.add_argument("--stage", metavar="NAME|N", help="start at this stage (default: the first)")
+    p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--substrate", choices=substrate_names(),
+                   help="where hosts come from (default: the file's, else local)")
+    common(p)
+    p.set_defaults(func=_guarded(cmd_lab_start))
+
+    p = verbs.add_parser("check", help="grade the current stage: PASS/FAIL with hints")
+    p.add_argument("--out", default="reports", help="report folder (default reports/)")
+    common(p)
+    p.set_defaults(func=_guarded(cmd_lab_check))
+
+    for name, func, text in (
+            ("next", cmd_lab_next, "go on to the next stage"),
+            ("solve", cmd_lab_solve, "apply the current stage's solution"),
+            ("status", cmd_lab_status, "the lab, its stages, where you are"),
+            ("stop", cmd_lab_stop, "tear the lab down (transcripts stay)")):
+        p = verbs.add_parser(name, help=text)
+        common(p)
+        p.set_defaults(func=_guarded(func))
+
+    p = verbs.add_parser("reset", help="rebuild the lab from scratch at the start of a stage")
+    p.add_argument("--stage", metavar="NAME|N", help="this stage (default: the current one)")
+    common(p)
+    p.set_defaults(func=_guarded(cmd_lab_reset))
