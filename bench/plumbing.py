@@ -17,7 +17,6 @@ import argparse
 import ipaddress
 import json
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -26,9 +25,11 @@ from pathlib import Path
 from common import REPO, machine_note, median, spread, table
 
 sys.path.insert(0, str(REPO))
+from harness.substrates import procs  # noqa: E402
 from harness.substrates.base import Lab  # noqa: E402
-from harness.substrates.local import LocalSubstrate  # noqa: E402
-from harness.topology import Host, Segment, Topology  # noqa: E402
+from harness.substrates.local import dnsmasq, fabric  # noqa: E402
+from harness.substrates.local.teardown import remove_namespace  # noqa: E402
+from harness.topology import UPSTREAM, Host, Segment, Topology  # noqa: E402
 
 WORK_ROOT = Path("/var/tmp/lxd-harness-bench")
 
@@ -43,23 +44,26 @@ def star(nodes: int) -> Topology:
 
 
 def harness_once(nodes: int) -> tuple[float, float]:
-    substrate = LocalSubstrate(work_root=WORK_ROOT, run_id=f"bp{secrets.token_hex(2)}")
-    workdir = WORK_ROOT / substrate.run_id
+    run_id = f"bp{secrets.token_hex(2)}"
+    workdir = WORK_ROOT / run_id
     workdir.mkdir(parents=True)
-    lab = Lab(run_id=substrate.run_id, scenario="plumbing", substrate="local",
-              workdir=str(workdir))
+    lab = Lab(run_id=run_id, scenario="plumbing", substrate="local", workdir=str(workdir))
     topology = star(nodes)
     started = time.monotonic()
+    daemons = []
     try:
-        substrate._make_nodes(lab, topology)
-        substrate._wire(lab, topology)
+        fabric.make_nodes(lab, topology)
+        fabric.wire(lab, topology)
+        daemons.append(dnsmasq.start_upstream_dns(lab.nodes[UPSTREAM]))
         built = time.monotonic() - started
     finally:
         started = time.monotonic()
         for node in lab.nodes.values():
-            substrate._kill(node.pids, first=signal.SIGTERM)
+            procs.stop(node.pids)
+        for daemon in daemons:
+            daemon.wait(timeout=5)
         for node in [*lab.hosts.values(), *lab.nodes.values()]:
-            substrate._remove_namespace(node)
+            remove_namespace(node)
         stopped = time.monotonic() - started
         workdir.rmdir()
         try:

@@ -162,6 +162,11 @@ class Topology:
     def node_names(self) -> set[str]:
         return set(self.hosts) | set(self.peers) | {UPSTREAM}
 
+    @property
+    def default_segment(self) -> str:
+        """The segment every host's underlay NIC is on: `lan`, else the first one."""
+        return DEFAULT_SEGMENT if DEFAULT_SEGMENT in self.segments else next(iter(self.segments))
+
     def underlay_subnets(self) -> list[ipaddress.IPv4Network]:
         """The distinct host subnets on the default segment, in host order."""
         seen: list[ipaddress.IPv4Network] = []

@@ -15,8 +15,8 @@ import ipaddress
 
 from harness.checks.base import Check, CheckContext, Inconclusive, Observation, register
 from harness.hostnet import fan
+from harness.topology import UNDERLAY_NIC
 
-UNDERLAY_NIC = "eth0"
 SNIFF_SECONDS = 3.0
 VXLAN_PORTS = [fan.VXLAN_PORT, 4789]
 

@@ -17,9 +17,9 @@ from pylxd.exceptions import LXDAPIException
 
 from harness.checks.addresses import marker_address
 from harness.checks.base import Check, CheckContext, Inconclusive, Observation, register
+from harness.topology import UNDERLAY_NIC
 
 LINUX_VXLAN_PORT = 8472
-UNDERLAY_NIC = "eth0"
 SNIFF_SECONDS = 2.0
 
 

@@ -10,6 +10,10 @@ import tarfile
 import time
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pylxd
 
 BUSYBOX = Path("/bin/busybox")
 IMAGE_ALIAS = "busybox"
@@ -117,3 +121,12 @@ def build_busybox_image(cache_dir: Path) -> Path:
         _add_bytes(tar, "rootfs/etc/resolv.conf", b"")
     os.replace(partial, target)
     return target
+
+
+def ensure_image(client: pylxd.Client, tarball: Path) -> None:
+    """Import the busybox image into a daemon under IMAGE_ALIAS, unless it has it already."""
+    if any(alias["name"] == IMAGE_ALIAS for image in client.images.all()
+           for alias in image.aliases):
+        return
+    created = client.images.create(tarball.read_bytes(), wait=True)
+    created.add_alias(IMAGE_ALIAS, "busybox built by the harness")

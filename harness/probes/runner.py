@@ -9,7 +9,6 @@ take only JSON-able keyword arguments, so the same call can be shipped to a remo
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import multiprocessing
 import os
@@ -19,7 +18,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-CLONE_NEWNET = 0x40000000
+from harness import netns
+
 _PRELOAD = ["harness.probes.preload"]
 #: the main script, for the fork server to import once (see `_start_fork_server`)
 MAIN_PATH_VARIABLE = "HARNESS_PROBE_MAIN_PATH"
@@ -31,14 +31,10 @@ class ProbeError(RuntimeError):
 
 
 def _enter(netns_path: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(netns_path, os.O_RDONLY)
     try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise ProbeError(f"setns({netns_path}): {os.strerror(err)}")
-    finally:
-        os.close(fd)
+        netns.enter(netns_path)
+    except netns.SetnsError as exc:
+        raise ProbeError(exc.strerror) from exc
     from scapy.config import conf
 
     conf.ifaces.reload()

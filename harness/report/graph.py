@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from harness.lxd.effective import DEFAULT_BRIDGE, EffectiveHost, effective_host
 from harness.topology import (
     DEFAULT_SEGMENT,
+    UNDERLAY_NIC,
     UPSTREAM,
     UPSTREAM_WAN_ADDRESS,
     Host,
     Topology,
 )
 
-UNDERLAY_NIC = "eth0"
 DEFAULT_VXLAN_GROUP = "239.0.0.1"  # LXD's tunnel.NAME.group default
 DOT_TIMEOUT = 20.0
 

@@ -14,11 +14,16 @@ from dataclasses import dataclass, field
 from harness.scenario.errors import Problem
 from harness.scenario.schema import CHECK_TYPES, is_ipv4_address
 from harness.scenario.yaml_lines import Path, line_of
-from harness.topology import UPSTREAM, Endpoint, Host, Topology, peer_name_for_segment
+from harness.topology import (
+    DEFAULT_BRIDGE,
+    UNDERLAY_NIC,
+    UPSTREAM,
+    Endpoint,
+    Host,
+    Topology,
+    peer_name_for_segment,
+)
 
-#: the substrate creates lxdbr0 on every host before LXD starts
-DEFAULT_BRIDGE = "lxdbr0"
-UNDERLAY_NIC = "eth0"
 TUNNEL_FIELDS = ("protocol", "local", "remote", "port", "group", "id", "interface", "ttl")
 TUNNEL_KEY_RE = re.compile(r"^tunnel\.[a-z0-9-]+\.(" + "|".join(TUNNEL_FIELDS) + r")$")
 TUNNEL_PROTOCOLS = ("gre", "vxlan")

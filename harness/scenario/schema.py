@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError, core_schema
 
 from harness.substrates import names as substrate_names
-from harness.topology import DEFAULT_SEGMENT, UPSTREAM
+from harness.topology import DEFAULT_SEGMENT, UNDERLAY_NIC, UPSTREAM
 
 # ---------------------------------------------------------------------------------------------
 # names: they end up on command lines and as Linux interface names
@@ -44,7 +44,7 @@ DNS_NAME_RE = re.compile(
     r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$"
 )
 #: names a host's NICs can't take: the underlay NIC and loopback
-RESERVED_HOST_NICS = frozenset({"eth0", "lo"})
+RESERVED_HOST_NICS = frozenset({UNDERLAY_NIC, "lo"})
 SHELL_OPERATORS = frozenset({"&&", "||", "|", ";", ">", ">>", "<", "2>&1", "&"})
 
 

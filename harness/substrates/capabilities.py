@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.hostnet import ovs
 from harness.shell import run
+from harness.substrates.runs import scratch_netns
 
 #: feature -> (what a skip says when it is missing, argv lists to try in order; all must work)
 _PROBES: dict[str, tuple[str, list[list[str]]]] = {
@@ -66,7 +67,7 @@ def probe(cache_dir: Path | None = None, netns: str | None = None) -> Capabiliti
         data = json.loads(cache.read_text())
         return _with_tools(Capabilities(data["works"], data["notes"]))
     caps = Capabilities()
-    netns = netns or f"hl-cap-{secrets.token_hex(3)}"
+    netns = netns or scratch_netns()
     run(["ip", "netns", "add", netns])
     try:
         for feature, (missing, steps) in _PROBES.items():
@@ -101,4 +102,43 @@ def _with_tools(caps: Capabilities) -> Capabilities:
     if missing:
         caps.notes["openvswitch"] = (f"Open vSwitch is not installed (missing {', '.join(missing)}"
                                      "; Debian: openvswitch-switch)")
+    return caps
+
+
+# ---------------------------------------------------------------------- on another machine
+_SCRIPT_TAIL = """
+if ovs-vsctl --timeout=5 show >/dev/null 2>&1; then echo "openvswitch 1"
+else echo "openvswitch 0"; fi
+modprobe openvswitch 2>/dev/null
+if genl ctrl list 2>/dev/null | grep -q ovs_datapath; then echo "openvswitch_datapath 1"
+else echo "openvswitch_datapath 0"; fi
+if nft list tables >/dev/null 2>&1; then echo "nftables 1"; else echo "nftables 0"; fi
+"""
+_SCRIPT_MISSING = {"openvswitch": "Open vSwitch does not run",
+                   "openvswitch_datapath": "kernel has no openvswitch datapath",
+                   "nftables": "nftables does not work"}
+
+
+def probe_script() -> str:
+    """The same tries as `probe`, as one `sh` script for a host reached over SSH: prints
+    "FEATURE 1" or "FEATURE 0" per line (see `from_script_output`)."""
+    scratch = scratch_netns()
+    lines = [f"ip netns add {scratch}"]
+    for feature, (_, steps) in _PROBES.items():
+        tries = " && ".join(shlex.join(["ip", "-n", scratch, *step]) for step in steps)
+        lines.append(f"if {tries} 2>/dev/null; then echo '{feature} 1'; "
+                     f"else echo '{feature} 0'; fi")
+    lines.append(f"ip netns del {scratch}")
+    return "\n".join(lines) + _SCRIPT_TAIL
+
+
+def from_script_output(output: str, where: str) -> Capabilities:
+    caps = Capabilities()
+    for line in output.splitlines():
+        feature, _, works = line.partition(" ")
+        caps.works[feature] = works == "1"
+    missing = {**{feature: why for feature, (why, _) in _PROBES.items()}, **_SCRIPT_MISSING}
+    for feature, why in missing.items():
+        if not caps.works.get(feature):
+            caps.notes[feature] = f"{why} (on {where})"
     return caps

@@ -125,11 +125,7 @@ def _kill_run_processes(lab: Lab, inodes: set[int]) -> None:
         targets -= _never_kill()
         if not targets:
             return
-        for pid in targets:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        procs.stop(targets, signum=signal.SIGKILL, grace=0, kill_group=False)
         time.sleep(0.1)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harness.shell import run
 from harness.substrates import procs
+from harness.substrates.runs import run_prefix
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def root_network() -> RootNetwork | None:
 
 
 def _mounts(run_id: str, workdir: str) -> tuple[str, ...]:
-    tagged = (workdir.rstrip("/") + "/", f"{procs.NETNS_DIR}/hl-{run_id}-")
+    tagged = (workdir.rstrip("/") + "/", f"{procs.NETNS_DIR}/{run_prefix(run_id)}")
     found = []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         mount_point = line.split()[4].replace("\\040", " ")

@@ -9,16 +9,13 @@ affects only the calling thread) and writes /proc/sys directly.
 
 from __future__ import annotations
 
-import ctypes
-import os
 import re
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from harness.netns import call_in
 from harness.shell import CommandError, run
 
-CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")
 
 
@@ -63,29 +60,13 @@ def _run_batch(netns: str | None, lines: list[str], where: str) -> None:
 
 def write_sysctls(netns: str, values: dict[str, str], where: str = "") -> None:
     """`sysctl -w KEY=VALUE ...` inside namespace `netns`, without starting a process."""
-    failure: list[BaseException] = []
 
-    def inside() -> None:
-        try:
-            _setns(NETNS_DIR / netns)
-            for key, value in values.items():
-                Path("/proc/sys", *key.split(".")).write_text(f"{value}\n")
-        except BaseException as exc:  # reported by the caller's thread
-            failure.append(exc)
+    def write() -> None:
+        for key, value in values.items():
+            Path("/proc/sys", *key.split(".")).write_text(f"{value}\n")
 
-    thread = threading.Thread(target=inside, name=f"sysctl-{netns}")
-    thread.start()
-    thread.join()
-    if failure:
-        argv = ["sysctl", "-w", *(f"{k}={v}" for k, v in values.items())]
-        raise CommandError(argv, 1, f"in {netns}: {failure[0]}", where) from failure[0]
-
-
-def _setns(path: Path) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY)
     try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns({path}): {os.strerror(ctypes.get_errno())}")
-    finally:
-        os.close(fd)
+        call_in(NETNS_DIR / netns, write)
+    except OSError as exc:
+        argv = ["sysctl", "-w", *(f"{k}={v}" for k, v in values.items())]
+        raise CommandError(argv, 1, f"in {netns}: {exc}", where) from exc

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness.substrates.runs import run_prefix
 
 PROC = Path("/proc")
 NETNS_DIR = Path("/run/netns")
@@ -48,6 +52,58 @@ def start_time(pid: int) -> int | None:
     return None if proc is None or proc.state == "Z" else proc.start
 
 
+def alive(pid: int) -> bool:
+    """Is there a process `pid` that has not exited (a zombie has)?"""
+    proc = read_proc(pid)
+    return proc is not None and proc.state != "Z"
+
+
+def stop(pids: Iterable[int], *, signum: int = signal.SIGTERM, to_group: bool = False,
+         grace: float = 5.0, kill_group: bool = True) -> list[int]:
+    """End processes: `signum` to each in turn (to its process group with `to_group`), each
+    waited for before the next is signalled, all within `grace` seconds; then SIGKILL for
+    what remains (its process group with `kill_group`). The one way the harness ends
+    processes. Children of this process are reaped; returns the PIDs that would not die."""
+    pids = list(pids)
+    deadline = time.monotonic() + grace
+    for pid in pids:
+        _signal(pid, signum, to_group)
+        while alive(pid) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.05)
+        if alive(pid):
+            _signal(pid, signal.SIGKILL, kill_group)
+    stubborn = []
+    for pid in pids:
+        kill_deadline = time.monotonic() + 1
+        while alive(pid) and time.monotonic() < kill_deadline:
+            time.sleep(0.01)
+        _reap(pid)
+        if alive(pid):
+            stubborn.append(pid)
+    return stubborn
+
+
+def _signal(pid: int, signum: int, group: bool) -> None:
+    try:
+        if group:
+            os.killpg(pid, signum)
+        else:
+            os.kill(pid, signum)
+    except ProcessLookupError:  # gone, or (group) not a group leader: the process itself
+        if group:
+            _signal(pid, signum, False)
+    except PermissionError:
+        pass
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child: whoever started it reaps it
+        pass
+
+
 def is_running(pid: int, start: int) -> bool:
     """Is the process that had this PID and start time still there (not a reused PID)?"""
     return pid > 0 and start_time(pid) == start
@@ -74,7 +130,7 @@ def run_namespaces(run_id: str) -> list[str]:
     """Names under /run/netns that carry this run's id."""
     if not NETNS_DIR.is_dir():
         return []
-    prefix = f"hl-{run_id}-"
+    prefix = run_prefix(run_id)
     return sorted(p.name for p in NETNS_DIR.iterdir() if p.name.startswith(prefix))
 
 
@@ -123,7 +179,7 @@ def run_processes(run_id: str, workdir: str, netns_inodes: Iterable[int] = (),
     inodes = set(netns_inodes) | run_netns_inodes(run_id)
     path = re.escape(workdir.rstrip("/").encode())
     workdir_re = re.compile(path + rb"(?=/|\x00|\s|$)")
-    tags_re = re.compile(path + rb"(?=/|\x00|\s|$)|" + re.escape(f"hl-{run_id}-".encode()))
+    tags_re = re.compile(path + rb"(?=/|\x00|\s|$)|" + re.escape(run_prefix(run_id).encode()))
     own = os.getpid()
     found: dict[int, str] = {}
     for proc in procs:

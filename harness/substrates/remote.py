@@ -19,14 +19,11 @@ What the Vagrant and the SSH substrate share:
 
 from __future__ import annotations
 
-import ctypes
 import io
 import json
 import logging
 import os
-import secrets
 import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -46,17 +43,17 @@ import pylxd
 from harness.lxd.apply import HostRunner
 from harness.lxd.image import IMAGE_ALIAS
 from harness.lxd.preseed import preseed
+from harness.netns import call_in
 from harness.probes.remote import ProbeDispatch, RemoteProbeServer, remote_place
 from harness.probes.runner import ProbeRunner
 from harness.shell import CommandError
-from harness.substrates import capabilities
+from harness.substrates import capabilities, procs
 from harness.substrates.base import HostNode, Lab, Substrate, SubstrateError, progress
 from harness.substrates.capabilities import Capabilities
 from harness.topology import Host
 
 log = logging.getLogger(__name__)
 
-CLONE_NEWNET = 0x40000000
 PROBES_DIR = "/tmp/harness-probes"
 CONNECT_TIMEOUT = 15.0
 
@@ -99,27 +96,8 @@ def socket_in_netns(netns: str | None, address: str, port: int,
     """A TCP connection made from inside a local network namespace (a thread's `setns`)."""
     if netns is None:
         return socket.create_connection((address, port), timeout)
-    outcome: dict[str, Any] = {}
-
-    def connect() -> None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), f"setns into {netns}")
-            finally:
-                os.close(fd)
-            outcome["sock"] = socket.create_connection((address, port), timeout)
-        except OSError as exc:
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=connect)  # the thread, and its namespace, end here
-    worker.start()
-    worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["sock"]
+    return call_in(f"/run/netns/{netns}",
+                   lambda: socket.create_connection((address, port), timeout))
 
 
 class RemoteHost:
@@ -221,6 +199,7 @@ class RemoteHost:
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
             tar.add(root / "__init__.py", arcname="harness/__init__.py")
+            tar.add(root / "netns.py", arcname="harness/netns.py")  # the probes enter with it
             for path in sorted((root / "probes").glob("*.py")):
                 tar.add(path, arcname=f"harness/probes/{path.name}")
         archive = f"{self.probes_dir}.tar.gz"
@@ -273,34 +252,12 @@ class RemoteHost:
         deadline = time.monotonic() + timeout
         while not local_socket.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
-                stop_process(proc.pid)
+                procs.stop([proc.pid], to_group=True, grace=3.0)
                 raise SubstrateError(
                     f"{self.name}: could not forward LXD's socket {t.lxd_socket}: "
                     f"{log_path.read_text(errors='replace').strip() or 'no answer'}")
             time.sleep(0.1)
         return proc.pid
-
-
-def stop_process(pid: int, grace: float = 3.0) -> None:
-    """SIGTERM a process (group) the harness started, SIGKILL it if it lingers."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:  # not our child (another `harness` process started it)
-            done = pid if not Path(f"/proc/{pid}").exists() else 0
-        if done:
-            return
-        time.sleep(0.05)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
 
 
 # ---------------------------------------------------------------------- lab-level helpers
@@ -403,40 +360,10 @@ def prepare_lxd(host: Host, node: HostNode, remote: RemoteHost, image: Path) -> 
     progress.info("%s: LXD ready in %.1f s", host.name, time.monotonic() - started)
 
 
-_CAPABILITY_SCRIPT_TAIL = """
-if ovs-vsctl --timeout=5 show >/dev/null 2>&1; then echo "openvswitch 1"
-else echo "openvswitch 0"; fi
-modprobe openvswitch 2>/dev/null
-if genl ctrl list 2>/dev/null | grep -q ovs_datapath; then echo "openvswitch_datapath 1"
-else echo "openvswitch_datapath 0"; fi
-if nft list tables >/dev/null 2>&1; then echo "nftables 1"; else echo "nftables 0"; fi
-"""
-
-
 def probe_capabilities(remote: RemoteHost) -> Capabilities:
     """What the host's kernel can do, tried the same way as locally, in a scratch namespace."""
-    scratch = f"hl-cap-{secrets.token_hex(3)}"
-    lines = [f"ip netns add {scratch}"]
-    for feature, (_, steps) in capabilities._PROBES.items():
-        tries = " && ".join(shlex.join(["ip", "-n", scratch, *step]) for step in steps)
-        lines.append(f"if {tries} 2>/dev/null; then echo '{feature} 1'; "
-                     f"else echo '{feature} 0'; fi")
-    lines.append(f"ip netns del {scratch}")
-    script = "\n".join(lines) + _CAPABILITY_SCRIPT_TAIL
-    output = remote.run(["sh", "-c", script], netns="").stdout
-    caps = Capabilities()
-    for line in output.splitlines():
-        feature, _, works = line.partition(" ")
-        caps.works[feature] = works == "1"
-    for feature, (missing, _) in capabilities._PROBES.items():
-        if not caps.works.get(feature):
-            caps.notes[feature] = f"{missing} (on {remote.name})"
-    for feature, missing in [("openvswitch", "Open vSwitch does not run"),
-                             ("openvswitch_datapath", "kernel has no openvswitch datapath"),
-                             ("nftables", "nftables does not work")]:
-        if not caps.works.get(feature):
-            caps.notes[feature] = f"{missing} (on {remote.name})"
-    return caps
+    output = remote.run(["sh", "-c", capabilities.probe_script()], netns="").stdout
+    return capabilities.from_script_output(output, where=remote.name)
 
 
 def combine_capabilities(per_host: list[Capabilities]) -> Capabilities:

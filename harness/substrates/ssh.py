@@ -33,6 +33,7 @@ import yaml
 from pylxd.exceptions import NotFound
 
 from harness.lxd.image import build_busybox_image
+from harness.substrates import procs
 from harness.substrates.base import HostNode, Lab, SubstrateError
 from harness.substrates.remote import (
     RemoteHostsSubstrate,
@@ -43,7 +44,6 @@ from harness.substrates.remote import (
     probe_capabilities,
     probes_dir_for,
     remote_host,
-    stop_process,
 )
 from harness.topology import DEFAULT_BRIDGE, Topology
 
@@ -145,7 +145,7 @@ class SshSubstrate(RemoteHostsSubstrate):
             if Path(node.lxd_socket).exists():
                 leftovers.extend(_delete_objects(name, node, objects.get(name, {})))
             for pid in node.pids:
-                stop_process(pid)
+                procs.stop([pid], to_group=True, grace=3.0)
             if node.remote:
                 try:
                     remote = remote_host(node)

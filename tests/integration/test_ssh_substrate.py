@@ -26,8 +26,9 @@ from harness.probes.remote import ProbeDispatch, remote_place
 from harness.probes.runner import ProbeRunner
 from harness.scenario import load_text
 from harness.shell import CommandError
+from harness.substrates import procs
 from harness.substrates.base import SubstrateError
-from harness.substrates.remote import RemoteHost, SshTarget, stop_process
+from harness.substrates.remote import RemoteHost, SshTarget
 from harness.substrates.ssh import InventoryError, SshSubstrate, load_inventory
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -75,7 +76,7 @@ def sshd(tmp_path_factory):
                 raise RuntimeError((folder / "sshd.log").read_text()) from None
             time.sleep(0.05)
     yield {"port": port, "folder": folder}
-    stop_process(proc.pid)
+    procs.stop([proc.pid], to_group=True, grace=3.0)
     log.close()
 
 
@@ -182,7 +183,7 @@ def test_lxd_socket_is_forwarded_to_a_local_socket(sshd, tmp_path):
             client.sendall(b"hello\n")
             assert client.makefile("rb").readline() == b"lxd says: hello\n"
     finally:
-        stop_process(pid)
+        procs.stop([pid], to_group=True, grace=3.0)
         server.shutdown()
         server.server_close()
 

@@ -11,7 +11,7 @@ import pytest
 
 from harness.scenario import load_scenario, load_text
 from harness.substrates.base import SubstrateError
-from harness.substrates.vagrant import (
+from harness.substrates.vagrant.render import (
     link_problems,
     mgmt_mac,
     plan_nics,
@@ -84,3 +84,31 @@ def test_vagrant_validate_accepts_the_rendered_file(tmp_path: Path):
                           env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "validated successfully" in proc.stdout
+
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "vagrant"
+ONE_HOST_TWO_NICS = """
+name: one-host
+segments: {lan: {}, wan: {mtu: 1400}}
+hosts:
+  host1:
+    underlay: 172.31.0.11/24
+    interfaces: {enp5s0: {segment: wan, mtu: 1400}}
+"""
+
+
+@pytest.mark.parametrize("name", ["gre-vlan", "one-host"])
+def test_rendering_is_a_pure_function_with_golden_output(name: str):
+    """The same topology, run id and paths give the same Vagrantfile, byte for byte
+    (UPDATE_GOLDEN=1 rewrites tests/golden/vagrant after an intended change)."""
+    topology = load_scenario(LAB) if name == "gre-vlan" else load_text(ONE_HOST_TWO_NICS)
+    text = render_vagrantfile(topology, "0a0b0c", Path("/work/0a0b0c"), driver="qemu",
+                              box_dir=Path("/boxes/debian12"), kernel_args="quiet")
+    golden = GOLDEN / f"{name}.Vagrantfile"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text)
+        return
+    assert text == render_vagrantfile(topology, "0a0b0c", Path("/work/0a0b0c"), driver="qemu",
+                                      box_dir=Path("/boxes/debian12"), kernel_args="quiet")
+    assert text == golden.read_text()

@@ -1,0 +1,55 @@
+"""Taking a local lab apart: LXD daemons first (their instances, then the daemon and what it
+needed), then the other daemons, stragglers in the lab's namespaces, the namespaces."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from harness.shell import CommandError, run
+from harness.substrates import procs
+from harness.substrates.base import HostNode, Lab, Node
+from harness.substrates.local import lxd_daemon
+
+#: ends the daemons with these PIDs, in that order (the substrate's, which reaps its own)
+Stopper = Callable[[list[int]], None]
+
+
+def tear_down(lab: Lab, stop: Stopper) -> list[str]:
+    netns_inodes = procs.run_netns_inodes(lab.run_id)
+    leftovers: list[str] = []
+
+    def stop_host(node: HostNode) -> None:
+        if Path(node.lxd_socket).exists():
+            lxd_daemon.shut_down(node)
+        # Newest first: LXD, then what it needed running until it stopped (Open vSwitch).
+        stop(list(reversed(node.pids)))
+
+    with ThreadPoolExecutor(max_workers=max(1, len(lab.hosts))) as pool:
+        list(pool.map(stop_host, lab.hosts.values()))
+    for node in lab.nodes.values():
+        stop(node.pids)
+    # Processes that outlived their LXD (a stop that timed out under load) but still run
+    # in one of this lab's network namespaces are ours to end. Anything that merely names
+    # the run (a shell in its work folder) is reported by the leftover check, not killed.
+    stragglers = procs.run_processes(lab.run_id, lab.workdir, netns_inodes)
+    procs.stop([p.pid for p, why in stragglers.items() if why == "in a lab namespace"],
+               signum=signal.SIGKILL, grace=0, kill_group=False)
+    for node in [*lab.hosts.values(), *lab.nodes.values()]:
+        leftovers.extend(remove_namespace(node))
+    return leftovers
+
+
+def remove_namespace(node: Node) -> list[str]:
+    if not Path(f"/run/netns/{node.netns}").exists():
+        return []
+    # Whatever still runs in a lab namespace was started by this lab (dnsmasq, OVS, ...).
+    pids = run(["ip", "netns", "pids", node.netns], check=False).stdout.split()
+    procs.stop([int(pid) for pid in pids], signum=signal.SIGKILL, grace=0, kill_group=False)
+    try:
+        run(["ip", "netns", "del", node.netns], where=node.name)
+    except CommandError as exc:
+        return [f"namespace {node.netns}: {exc}"]
+    return []

@@ -1,0 +1,125 @@
+"""libvirtd and virtlogd inside one network namespace of their own (`hl-libvirt`), with every
+VM and their isolated management networks: nothing is attached to this machine's network.
+The harness starts those daemons when absent and stops them when the last Vagrant lab is gone.
+KVM is used when it can boot a kernel here, else QEMU software emulation (TCG).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from harness.shell import run
+from harness.substrates import procs
+from harness.substrates.base import SubstrateError
+from harness.substrates.cgroups import CGROUP_V1_MOUNTS
+from harness.substrates.runs import NETNS_PREFIX
+
+LIBVIRT_NETNS = f"{NETNS_PREFIX}libvirt"
+LIBVIRT_IMAGES = Path("/var/lib/libvirt/images")  # libvirt's default pool
+
+# libvirtd expects the cgroup hierarchy; `ip netns exec` gives a fresh /sys without it.
+_LIBVIRT_LAUNCHER = "set -e\n" + CGROUP_V1_MOUNTS + """\
+if [ "$HIDE_KVM" = 1 ]; then
+    # A /dev/kvm that cannot boot a guest makes libvirt re-probe QEMU on every call (minutes
+    # per `vagrant up`): libvirt finds KVM usable when QEMU's user may open /dev/kvm, and the
+    # probe then finds no KVM. In libvirtd's own mount namespace its qemu.conf runs QEMU as
+    # nobody, who may not, so libvirt settles for software emulation at once.
+    conf=$(mktemp /run/hl-qemu.conf.XXXXXX)
+    cat /etc/libvirt/qemu.conf > "$conf"
+    printf '\n# lxd-harness: TCG only\nuser = "nobody"\ngroup = "nogroup"\n' >> "$conf"
+    mount --bind "$conf" /etc/libvirt/qemu.conf
+    rm -f "$conf"
+fi
+virtlogd -d
+libvirtd -d
+"""
+_PIDFILES = {"libvirtd": Path("/run/libvirtd.pid"), "virtlogd": Path("/run/virtlogd.pid")}
+
+
+def choose_driver(cache_dir: Path, box_dir: Path) -> tuple[str, str]:
+    """("kvm" | "qemu", why): KVM only if it boots the box's kernel here (cached per boot)."""
+    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    cache = cache_dir / f"accelerator-{boot_id}.json"
+    if cache.exists():
+        data = json.loads(cache.read_text())
+        return data["driver"], data["why"]
+    driver, why = "qemu", "/dev/kvm is absent: QEMU software emulation (TCG)"
+    if os.access("/dev/kvm", os.R_OK | os.W_OK):
+        # Without a root filesystem the kernel panics at once: proof that it ran.
+        argv = ["timeout", "20", "qemu-system-x86_64", "-accel", "kvm", "-m", "256",
+                "-kernel", str(box_dir / "vmlinuz"), "-append", "console=ttyS0 panic=-1",
+                "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio"]
+        out = subprocess.run(argv, capture_output=True, text=True, errors="replace").stdout
+        if "Kernel panic" in out or "Linux version" in out:
+            driver, why = "kvm", "KVM boots a kernel here"
+        else:
+            why = ("/dev/kvm is present but does not boot a kernel within 20 s: "
+                   "QEMU software emulation (TCG)")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({"driver": driver, "why": why}))
+    return driver, why
+
+
+def pidfile_alive(name: str) -> int | None:
+    try:
+        pid = int(_PIDFILES[name].read_text().split()[0])
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if comm == name else None
+
+
+def _in_libvirt_netns(pid: int) -> bool:
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(
+            f"/run/netns/{LIBVIRT_NETNS}").st_ino
+    except OSError:
+        return False
+
+
+def ensure_libvirtd(hide_kvm: bool) -> None:
+    """libvirtd + virtlogd inside LIBVIRT_NETNS, started unless already there."""
+    pid = pidfile_alive("libvirtd")
+    if pid is not None:
+        if not _in_libvirt_netns(pid):
+            raise SubstrateError(
+                f"a libvirtd (pid {pid}) not started by the harness runs in another network "
+                f"namespace; the vagrant substrate keeps its VMs inside {LIBVIRT_NETNS}: "
+                "stop that libvirtd first")
+        return
+    if not Path(f"/run/netns/{LIBVIRT_NETNS}").exists():
+        run(["ip", "netns", "add", LIBVIRT_NETNS], where="libvirt")
+        run(["ip", "-n", LIBVIRT_NETNS, "link", "set", "lo", "up"], where="libvirt")
+    run(["ip", "netns", "exec", LIBVIRT_NETNS, "sh", "-c", _LIBVIRT_LAUNCHER],
+        env={"HIDE_KVM": "1" if hide_kvm and Path("/dev/kvm").exists() else "0"},
+        where="libvirt")
+    deadline = time.monotonic() + 20
+    while run(["virsh", "-c", "qemu:///system", "version"], check=False).returncode != 0:
+        if time.monotonic() > deadline:
+            raise SubstrateError("libvirtd did not answer in 20 s")
+        time.sleep(0.2)
+
+
+def release_libvirtd(active_dir: Path) -> list[str]:
+    """Stop libvirtd, virtlogd and the namespace once no Vagrant lab is left."""
+    if any(active_dir.glob("*")):
+        return []
+    leftovers = []
+    domains = run(["virsh", "-q", "list", "--all", "--name"], check=False).stdout.split()
+    if domains:
+        return [f"libvirt still has domains {', '.join(domains)}: libvirtd left running"]
+    for name in ("libvirtd", "virtlogd"):
+        pid = pidfile_alive(name)
+        if pid is not None and _in_libvirt_netns(pid):
+            procs.stop([pid], grace=10, kill_group=False)
+    if Path(f"/run/netns/{LIBVIRT_NETNS}").exists():
+        stray = run(["ip", "netns", "pids", LIBVIRT_NETNS], check=False).stdout.split()
+        # libvirt's dnsmasq for the management networks
+        procs.stop([int(pid) for pid in stray], grace=0.3, kill_group=False)
+        if run(["ip", "netns", "del", LIBVIRT_NETNS], check=False).returncode != 0:
+            leftovers.append(f"namespace {LIBVIRT_NETNS}")
+    return leftovers
