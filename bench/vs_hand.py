@@ -12,10 +12,15 @@ harness / by hand, and the ratio harness / by hand is taken pair by pair (target
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
-from common import HARNESS, machine_note, median, spread, table, timed
+from common import HARNESS, REPO, machine_note, median, spread, table, timed
+
+sys.path.insert(0, str(REPO))
+from harness.lxd.image import build_busybox_image  # noqa: E402
+from harness.substrates.runs import WORK_ROOT  # noqa: E402
 
 CASES = {
     "custom-bridge (1 host, 4 checks)": (
@@ -31,6 +36,8 @@ def main() -> int:
     parser.add_argument("-n", "--runs", type=int, default=3)
     args = parser.parse_args()
     rows = []
+    # the image the harness itself uses (its cache names it by recipe): same bytes both sides
+    image = {"IMAGE": str(build_busybox_image(WORK_ROOT / "cache"))}
     with tempfile.TemporaryDirectory(prefix="bench-vs-hand-") as out:
         log = Path(out) / "log"
         for case, (scenario, by_hand) in CASES.items():
@@ -39,7 +46,7 @@ def main() -> int:
                 wall, code = timed([HARNESS, "run", "--out", out, *scenario], log=log)
                 ours.append(wall)
                 failures += [f"harness exit {code}"] if code else []
-                wall, code = timed(by_hand, log=log)
+                wall, code = timed(by_hand, log=log, env=image)
                 theirs.append(wall)
                 failures += [f"by hand exit {code}"] if code else []
             ratios = [a / b for a, b in zip(ours, theirs, strict=True)]

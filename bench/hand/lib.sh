@@ -5,7 +5,9 @@ set -euo pipefail
 
 RID=${RID:-b$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')}
 WORK=/var/tmp/lxd-harness-bench/$RID
-IMAGE=${IMAGE:-/var/tmp/lxd-harness/cache/busybox-image.tar.gz}
+# the busybox image tarball (bench/vs_hand.py passes the harness's own; or: harness image build)
+IMAGE=${IMAGE:-$PWD/busybox-image.tar.gz}
+[ -f "$IMAGE" ] || { echo "no image $IMAGE: set IMAGE (harness image build --dir DIR)" >&2; exit 1; }
 NAMESPACES=()
 DAEMONS=()
 

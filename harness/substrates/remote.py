@@ -41,7 +41,7 @@ import paramiko
 import pylxd
 
 from harness.lxd.apply import HostRunner
-from harness.lxd.image import IMAGE_ALIAS
+from harness.lxd.image import ensure_image
 from harness.lxd.preseed import preseed
 from harness.netns import call_in
 from harness.probes.remote import ProbeDispatch, RemoteProbeServer, remote_place
@@ -352,11 +352,7 @@ def prepare_lxd(host: Host, node: HostNode, remote: RemoteHost, image: Path) -> 
                              f"{status.stdout[-1500:]}") from exc
     remote.run(["lxd", "init", "--preseed"], input=preseed(host))
     node.pids.append(remote.forward_lxd_socket(Path(node.lxd_socket)))
-    client = pylxd.Client(endpoint=node.lxd_socket)
-    if not any(alias["name"] == IMAGE_ALIAS for image_ in client.images.all()
-               for alias in image_.aliases):
-        created = client.images.create(image.read_bytes(), wait=True)
-        created.add_alias(IMAGE_ALIAS, "busybox built by the harness")
+    ensure_image(pylxd.Client(endpoint=node.lxd_socket), image)
     progress.info("%s: LXD ready in %.1f s", host.name, time.monotonic() - started)
 
 

@@ -36,3 +36,9 @@ def test_modeline_is_a_plain_comment_to_the_loader():
     text = (ROOT / "scenarios" / "custom-bridge.yaml").read_text()
     topology = load_text(first.splitlines()[0] + "\n" + text, "with-modeline.yaml")
     assert topology.name == "custom-bridge"
+
+
+def test_the_design_docs_scenario_example_loads():
+    (example,) = yaml_blocks(DOCS / "design.md")
+    topology = load_text(example, "design.md")
+    assert topology.name == "custom-bridge" and len(topology.checks) == 5
