@@ -103,6 +103,13 @@ def _announce(course, topology, lab=None, skipped_before: dict[str, str] | None 
           "check your work with `harness lab check`.")
 
 
+def _record_start(args: argparse.Namespace, course, verb: str) -> None:
+    from harness.lab import transcript
+
+    stage = course.current_name()
+    transcript.record_event(work_root(args), course.name, stage, f"{verb} --stage {stage}")
+
+
 def cmd_lab_start(args: argparse.Namespace) -> int:
     from harness.lab.course import load_course_file, stage_index, start
 
@@ -115,6 +122,7 @@ def cmd_lab_start(args: argparse.Namespace) -> int:
                             index)
     finally:
         done()
+    _record_start(args, course, "harness lab start")
     print(f"{topology.name} is up (run {lab.run_id}, substrate {lab.substrate})")
     wanted = topology.stages[index].name
     if wanted in course.skipped:
@@ -203,6 +211,7 @@ def cmd_lab_reset(args: argparse.Namespace) -> int:
                             _options(args, course.substrate), index)
     finally:
         done()
+    _record_start(args, course, "harness lab reset")
     print(f"{topology.name} was rebuilt from scratch (run {lab.run_id})")
     _announce(course, topology)
     return EXIT_OK
@@ -220,8 +229,7 @@ def cmd_lab_solve(args: argparse.Namespace) -> int:
     for host, lines in stage.solution_text.items():
         print(f"on {host}:")
         print("\n".join(f"  {line}" for line in lines))
-        transcript.append(transcript.host_file(work_root(args), course.name, host),
-                          stage.name, None, "harness lab solve")
+    transcript.record_event(work_root(args), course.name, stage.name, "harness lab solve")
     try:
         apply_solution(make_substrate(lab.substrate, work_root(args)), lab, topology, stage)
     except SolutionError as exc:
@@ -298,7 +306,39 @@ def add_lab_parser(sub: argparse._SubParsersAction) -> None:
         common(p)
         p.set_defaults(func=_guarded(func))
 
+    p = verbs.add_parser("grade", help="replay learners' transcripts, grade every stage: "
+                                       "a CSV and HTML grade sheet")
+    p.add_argument("file", metavar="FILE", help="the training lab (a file with stages:)")
+    p.add_argument("transcripts", nargs="+", metavar="TRANSCRIPTS",
+                   help="one folder per learner with its HOST.log files")
+    p.add_argument("--out", default="reports", help="folder for grades.csv and grades.html")
+    p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--substrate", choices=substrate_names())
+    p.add_argument("--workdir", help="work folder for labs (default /var/tmp/lxd-harness)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=_guarded(cmd_lab_grade))
+
     p = verbs.add_parser("reset", help="rebuild the lab from scratch at the start of a stage")
     p.add_argument("--stage", metavar="NAME|N", help="this stage (default: the current one)")
     common(p)
     p.set_defaults(func=_guarded(cmd_lab_reset))
+
+
+def cmd_lab_grade(args: argparse.Namespace) -> int:
+    from harness.lab.course import load_course_file
+    from harness.lab.grade import format_sheet, grade, write_csv, write_html
+
+    topology = load_course_file(args.file, _variables(args.var))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    done = _progress(args.verbose)
+    try:
+        sheet = grade(topology, [Path(p) for p in args.transcripts],
+                      _options(args, args.substrate))
+    finally:
+        done()
+    write_csv(sheet, out / "grades.csv")
+    write_html(sheet, out / "grades.html")
+    print(format_sheet(sheet))
+    print(f"grade sheet: {out / 'grades.csv'}, {out / 'grades.html'}", file=sys.stderr)
+    return EXIT_OK

@@ -51,6 +51,15 @@ def host_file(work_root: Path, lab: str, host: str) -> Path:
     return folder(work_root, lab) / f"{host}{SUFFIX}"
 
 
+#: the lab verbs that change what a replay must do (start/reset rebuild, solve applies)
+EVENTS = "_lab"
+
+
+def record_event(work_root: Path, lab: str, stage: str, command: str) -> None:
+    """`harness lab start/reset/solve`, kept beside the hosts' transcripts."""
+    append(host_file(work_root, lab, EVENTS), stage, None, command)
+
+
 def append(path: Path, stage: str, status: int | None, command: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     flat = " ".join(command.replace("\t", " ").splitlines())
@@ -75,6 +84,7 @@ def read(path: Path, host: str = "") -> list[Entry]:
 
 
 def read_folder(path: Path) -> list[Entry]:
-    """Every host's transcript in a learner's folder, in the order they were typed."""
+    """Every host's transcript in a learner's folder (and the lab verbs they used), in the
+    order they were typed."""
     entries = [e for file in sorted(path.glob(f"*{SUFFIX}")) for e in read(file)]
     return sorted(entries, key=lambda e: e.time)

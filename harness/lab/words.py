@@ -81,7 +81,8 @@ def _part(result: CheckResult) -> str:
 
 
 def plain_reason(reason: str) -> str:
-    """LXD's "Not found" from inside a check, said as what is missing."""
+    """A check's reason on one line (no traceback); LXD's "Not found" as what is missing."""
+    reason = reason.strip().splitlines()[0] if reason.strip() else reason
     if reason.startswith("error: NotFound: "):
         what = reason.removeprefix("error: NotFound: ").removesuffix(" not found")
         return f"{what.lower()} does not exist (LXD: not found)"
