@@ -158,6 +158,8 @@ class Topology:
     source: str | None = None
     #: a training lab's stages, in order (empty for a plain scenario)
     stages: tuple[Stage, ...] = ()
+    #: prefix -> host: routes of the upstream router towards prefixes behind a host
+    upstream_routes: dict[str, str] = field(default_factory=dict)
 
     def node_names(self) -> set[str]:
         return set(self.hosts) | set(self.peers) | {UPSTREAM}

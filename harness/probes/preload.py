@@ -13,10 +13,12 @@ from harness.probes import (  # noqa: E402, F401
     capture,
     dhcp,
     dns,
+    flow,
     frames,
     hostinfo,
     icmp,
-    l2,  # noqa: E402, F401
+    l2,
+    throughput,
 )
 
 # The parent's main script (see runner._start_fork_server), as the fork server would have

@@ -155,6 +155,16 @@ def rule_names_clash(topology: Topology) -> Iterator[Finding]:
             yield ("peers", name, "segment"), _unknown_segment(topology, peer.segment)
 
 
+def rule_upstream_routes(topology: Topology) -> Iterator[Finding]:
+    for prefix, host in topology.upstream_routes.items():
+        path: Path = ("upstream", "routes", prefix)
+        if host not in topology.hosts:
+            yield path, _unknown_host(topology, host)
+        elif any(ipaddress.IPv4Network(prefix).overlaps(net)
+                 for net in topology.underlay_subnets()):
+            yield path, f"{prefix} overlaps the underlay, which upstream reaches directly"
+
+
 def _unknown_segment(topology: Topology, segment: str) -> str:
     return f"unknown segment {segment!r} (segments: {', '.join(topology.segments)})"
 
@@ -541,4 +551,5 @@ RULES = (
     rule_commands,
     rule_check_references,
     rule_mtu,
+    rule_upstream_routes,
 )

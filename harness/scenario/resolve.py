@@ -127,6 +127,7 @@ def resolve(
         checks=checks,
         source=filename,
         stages=stages,
+        upstream_routes=dict(model.upstream.routes),
     )
     return topology, problems
 

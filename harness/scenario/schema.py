@@ -289,6 +289,12 @@ class PeerModel(Model):
     dhcp_range: AddressRange | None = None
 
 
+class UpstreamModel(Model):
+    #: prefixes the upstream router sends to a host (what `ipv4.routes` and routed NICs need
+    #: from the network outside): PREFIX -> host name, reached at its underlay address
+    routes: dict[Ipv4Network, HostName] = {}
+
+
 class NicModel(Model):
     segment: SegmentName = DEFAULT_SEGMENT
     mtu: _int(576, 9000) | None = None
@@ -536,6 +542,7 @@ class ScenarioModel(Model):
     substrate: SubstrateName | None = None
     segments: dict[SegmentName, SegmentModel] = {DEFAULT_SEGMENT: SegmentModel()}
     peers: dict[PeerName, PeerModel] = {}
+    upstream: UpstreamModel = UpstreamModel()
     hosts: Annotated[dict[HostName, HostModel], Field(min_length=1)]
     checks: list[CheckEntry] = []
     stages: list[StageModel] = []

@@ -39,6 +39,10 @@ _PROBES: dict[str, tuple[str, list[list[str]]]] = {
 }
 
 
+#: every feature `probe` answers for (a cached answer lacking one is probed again)
+_FEATURES = (*_PROBES, "openvswitch_datapath", "tc_police", "nftables")
+
+
 @dataclass
 class Capabilities:
     works: dict[str, bool] = field(default_factory=dict)
@@ -57,6 +61,16 @@ def _probe_openvswitch(netns: str) -> bool:
     return "ovs_datapath" in families
 
 
+def _probe_tc_police(netns: str) -> bool:
+    """The tc police action (act_police), which LXD's `limits.egress` uses on the host veth."""
+    steps = [["ip", "-n", netns, "link", "add", "tp0", "type", "veth", "peer", "name", "tp1"],
+             ["tc", "-n", netns, "qdisc", "add", "dev", "tp0", "handle", "ffff:", "ingress"],
+             ["tc", "-n", netns, "filter", "add", "dev", "tp0", "parent", "ffff:", "protocol",
+              "all", "u32", "match", "u32", "0", "0", "police", "rate", "1mbit", "burst", "10k",
+              "drop"]]
+    return all(run(step, check=False).returncode == 0 for step in steps)
+
+
 def probe(cache_dir: Path | None = None, netns: str | None = None) -> Capabilities:
     """Try every feature once per boot of this kernel (the answer is cached by boot id).
 
@@ -65,7 +79,8 @@ def probe(cache_dir: Path | None = None, netns: str | None = None) -> Capabiliti
     cache = cache_dir / f"capabilities-{_boot_id()}.json" if cache_dir else None
     if cache is not None and cache.exists():
         data = json.loads(cache.read_text())
-        return _with_tools(Capabilities(data["works"], data["notes"]))
+        if set(_FEATURES) <= set(data["works"]):  # else written before a feature was added
+            return _with_tools(Capabilities(data["works"], data["notes"]))
     caps = Capabilities()
     netns = netns or scratch_netns()
     run(["ip", "netns", "add", netns])
@@ -80,6 +95,10 @@ def probe(cache_dir: Path | None = None, netns: str | None = None) -> Capabiliti
         if not caps.works["openvswitch_datapath"]:
             caps.notes["openvswitch_datapath"] = (
                 "kernel has no openvswitch datapath (Open vSwitch falls back to userspace)")
+        caps.works["tc_police"] = _probe_tc_police(netns)
+        if not caps.works["tc_police"]:
+            caps.notes["tc_police"] = ("kernel has no tc police action (act_police), which "
+                                       "LXD's limits.egress needs")
         nft = run(["nft", "list", "tables"], netns=netns, check=False)
         caps.works["nftables"] = nft.returncode == 0
         if nft.returncode != 0:

@@ -78,6 +78,8 @@ def wire(lab: Lab, topology: Topology) -> None:
         ip(node, "route", "add", "default", "via", str(host.gateway))
         for nic in host.interfaces.values():
             _plug(lab, topology, fabric, nodes, node, nic.name, nic.segment, nic.mtu)
+    for prefix, host_name in topology.upstream_routes.items():
+        ip(upstream, "route", "add", prefix, "via", str(topology.hosts[host_name].underlay.ip))
 
     for peer in topology.peers.values():
         node = lab.nodes[peer.name]
