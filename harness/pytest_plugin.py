@@ -81,11 +81,9 @@ class ScenarioFile(pytest.File):
             options = Options(substrate=self.config.getoption("substrate"),
                               require_all=self.config.getoption("require_all"),
                               out_dir=Path(self.config.getoption("lab_out")))
-            scenario_run = ScenarioRun(self.topology, options)
-            problems = scenario_run.substrate.preflight(self.topology)
-            if problems and not options.require_all:
-                pytest.skip("; ".join(problems))
-            self.result = scenario_run.run()
+            # the same run as `harness run`: a preflight problem or teardown leftovers fail
+            # the scenario there, so they fail every one of its tests here
+            self.result = ScenarioRun(self.topology, options).run()
         return self.result
 
 
@@ -109,15 +107,22 @@ class CheckItem(pytest.Item):
                                           scenario.error or "check produced no result"), scenario)
         for pcap in result.pcaps:
             self.user_properties.append(("pcap", pcap))
-        if result.outcome == Outcome.SKIP:
+        outcome = scenario.outcome_of(result)
+        if outcome == Outcome.SKIP:
             pytest.skip(result.reason)
-        if result.outcome == Outcome.FAIL:
+        if outcome == Outcome.FAIL:
             raise CheckFailed(result, scenario)
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CheckFailed):
-            result = excinfo.value.result
-            lines = [f"{excinfo.value.scenario.name}::{result.id} failed: {result.reason}"]
+            result, scenario = excinfo.value.result, excinfo.value.scenario
+            own = result.outcome == Outcome.FAIL
+            lines = [f"{scenario.name}::{result.id} failed: "
+                     f"{result.reason if own else scenario.error}"]
+            if own and scenario.error is not None and scenario.error != result.reason:
+                lines.append(f"the scenario failed too: {scenario.error}")
+            elif not own:
+                lines.append(f"(the check itself: {result.outcome.upper()} {result.reason})")
             if result.expect_failure:
                 lines.append("(this check expects the behaviour to be absent)")
             lines += [f"  | {line}" for line in result.evidence]

@@ -16,6 +16,11 @@ class Outcome(StrEnum):
     FAIL = "fail"
     SKIP = "skip"
 
+    @property
+    def verdict(self) -> str:
+        """The word for a scenario or a run with this outcome."""
+        return {"pass": "PASSED", "fail": "FAILED", "skip": "SKIPPED"}[self.value]
+
 
 @dataclass
 class CheckResult:
@@ -55,6 +60,21 @@ class ScenarioResult:
     def failed(self) -> bool:
         return self.error is not None or any(c.outcome == Outcome.FAIL for c in self.checks)
 
+    @property
+    def outcome(self) -> Outcome:
+        """FAIL when anything failed (a check, bring-up, teardown); SKIP when every check
+        skipped (nothing was shown to work); else PASS."""
+        if self.failed:
+            return Outcome.FAIL
+        if self.checks and all(c.outcome == Outcome.SKIP for c in self.checks):
+            return Outcome.SKIP
+        return Outcome.PASS
+
+    def outcome_of(self, check: CheckResult) -> Outcome:
+        """What every report and pytest show for `check`: a scenario error (bring-up,
+        preflight, teardown leftovers) fails every check, whatever it recorded."""
+        return Outcome.FAIL if self.error is not None else check.outcome
+
     def counts(self) -> dict[str, int]:
         counts = {str(o): 0 for o in Outcome}
         for check in self.checks:
@@ -63,6 +83,7 @@ class ScenarioResult:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["outcome"] = str(self.outcome)
         data["checks"] = [c.to_dict() for c in self.checks]
         return data
 
@@ -77,6 +98,15 @@ class RunResult:
     @property
     def failed(self) -> bool:
         return any(s.failed for s in self.scenarios)
+
+    @property
+    def outcome(self) -> Outcome:
+        outcomes = {s.outcome for s in self.scenarios}
+        if Outcome.FAIL in outcomes:
+            return Outcome.FAIL
+        if outcomes == {Outcome.SKIP}:
+            return Outcome.SKIP
+        return Outcome.PASS
 
     def counts(self) -> dict[str, int]:
         total = {str(o): 0 for o in Outcome}
@@ -99,7 +129,8 @@ class RunResult:
         scenarios = []
         for s in data["scenarios"]:
             checks = [CheckResult(**{**c, "outcome": Outcome(c["outcome"])}) for c in s["checks"]]
-            scenarios.append(ScenarioResult(**{**s, "checks": checks}))
+            fields = {k: v for k, v in s.items() if k != "outcome"}  # derived, not stored
+            scenarios.append(ScenarioResult(**{**fields, "checks": checks}))
         return cls(
             scenarios=scenarios,
             started=data.get("started", ""),

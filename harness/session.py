@@ -67,7 +67,7 @@ class ScenarioRun:
     def up(self) -> Lab:
         problems = self.substrate.preflight(self.topology)
         if problems:
-            raise RuntimeError("preflight: " + "; ".join(problems))
+            raise RuntimeError("; ".join(problems))
         self.stage = "bring-up"
         started = time.monotonic()
         progress.info("%s: bringing up %d host(s) on %s", self.topology.name,

@@ -1,8 +1,15 @@
 """Check types: a spec from the scenario -> probes -> a verdict with evidence.
 
 A check *observes* whether a behaviour is present. The verdict follows from that and from
-`expect_failure`; a check that could not observe anything (`Inconclusive`) always fails,
-whatever was expected, and a missing capability is a skip that names it.
+`expect_failure`, and only from positive evidence:
+
+- present: the behaviour was seen (PASS, or FAIL when `expect_failure`);
+- absent: the stimulus is shown to have happened where the behaviour would have been seen
+  (the probe was sent, the genuine frame arrived, the capture saw the traffic) and the
+  behaviour did not follow (FAIL, or PASS when `expect_failure`);
+- anything else is inconclusive, a FAIL naming what was missing, whatever was expected.
+
+A missing capability is a skip that names it.
 """
 
 from __future__ import annotations
@@ -22,9 +29,12 @@ __all__ = ["Check", "CheckContext", "Inconclusive", "Observation", "register", "
 @dataclass
 class Observation:
     present: bool  # the behaviour the check describes was seen
-    summary: str  # one line: what decided it
+    summary: str  # one line: what decided it (when absent and unproven: what was missing)
     evidence: list[str] = field(default_factory=list)
     pcaps: list[str] = field(default_factory=list)
+    #: when absent: what shows that the stimulus happened where the behaviour would have been
+    #: seen. None: nothing does, so the absence proves nothing (inconclusive).
+    stimulus: str | None = None
 
 
 class Check:
@@ -96,13 +106,17 @@ def run_check(spec: CheckSpec, ctx: CheckContext, require_all: bool = False) -> 
             ctx.waits.clear()
             seen = check.observe(ctx, part)
             evidence, pcaps = [*ctx.waits, *seen.evidence], seen.pcaps
-            outcome, reason = _verdict(seen, check.expected_absent(part))
+            outcome, reason = verdict(seen, check.expected_absent(part))
+            if not seen.present and seen.stimulus:
+                evidence.append(f"stimulus: {seen.stimulus}")
         except Inconclusive as exc:
             outcome, reason = Outcome.FAIL, f"inconclusive: {exc}"
-        except ProbeError as exc:
-            outcome, reason = Outcome.FAIL, f"probe error: {exc}"
+        except ProbeError as exc:  # the first line says it; the traceback goes to evidence
+            first, *rest = str(exc).splitlines() or [""]
+            outcome, reason = Outcome.FAIL, f"probe error: {first}"
+            evidence = [*evidence, *rest]
         except Exception as exc:  # a check must report, not crash the run
-            outcome, reason = Outcome.FAIL, f"error: {type(exc).__name__}: {exc}"
+            outcome, reason = Outcome.FAIL, unexpected_error(spec, exc)
         results.append(_result(spec, part, outcome, reason, evidence,
                                time.monotonic() - started, pcaps, check.expected_absent(part)))
     return results
@@ -125,14 +139,35 @@ def _missing(check: Check, spec: CheckSpec, ctx: CheckContext) -> list[str]:
     return reasons
 
 
-def _verdict(seen: Observation, expect_absent: bool) -> tuple[Outcome, str]:
-    if expect_absent:
-        if seen.present:
-            return Outcome.FAIL, f"expected to fail, but it works: {seen.summary}"
-        return Outcome.PASS, f"fails as expected: {seen.summary}"
+def verdict(seen: Observation, expect_absent: bool) -> tuple[Outcome, str]:
+    """The one rule that turns an observation into pass or fail (see the module's doc)."""
     if seen.present:
+        if expect_absent:
+            return Outcome.FAIL, f"expected to fail, but it works: {seen.summary}"
         return Outcome.PASS, seen.summary
+    if seen.stimulus is None:
+        return Outcome.FAIL, f"inconclusive: {seen.summary}"
+    if expect_absent:
+        return Outcome.PASS, f"fails as expected: {seen.summary}"
     return Outcome.FAIL, seen.summary
+
+
+def unexpected_error(spec: CheckSpec, exc: Exception) -> str:
+    """An exception no check turned into an observation, in words a user can act on."""
+    lxd = _lxd_error(exc)
+    if lxd is not None:
+        return f"inconclusive: LXD refused a question of the {spec.type} check: {lxd}"
+    if isinstance(exc, OSError):
+        return f"inconclusive: {exc.strerror or exc} ({exc.filename or 'system call'})"
+    return (f"internal error in the {spec.type} check ({type(exc).__name__}: {exc}); "
+            "the lab was not judged: this is a harness bug")
+
+
+def _lxd_error(exc: Exception) -> str | None:
+    module = type(exc).__module__ or ""
+    if module.startswith("pylxd"):
+        return str(exc) or type(exc).__name__
+    return None
 
 
 def _result(spec: CheckSpec, part: str, outcome: Outcome, reason: str, evidence: list[str],

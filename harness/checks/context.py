@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pylxd
+from pylxd.exceptions import NotFound
 
 from harness.probes.runner import ProbeRunner
 from harness.substrates import substrate_class
@@ -43,10 +44,36 @@ class CheckContext:
         return self._clients[host]
 
     def instance_state(self, host: str, instance: str) -> Any:
-        return self.client(host).instances.get(instance).state()
+        return self._instance(host, instance).state()
+
+    def instance_devices(self, host: str, instance: str) -> dict[str, dict[str, str]]:
+        return dict(self._instance(host, instance).expanded_devices)
 
     def network_config(self, host: str, network: str) -> dict[str, str]:
-        return dict(self.client(host).networks.get(network).config)
+        try:
+            return dict(self.client(host).networks.get(network).config)
+        except NotFound:
+            raise Inconclusive(f"{host} has no LXD network {network!r}") from None
+
+    def networks(self, host: str) -> dict[str, dict[str, str]]:
+        """Every LXD network of `host` -> its config, as LXD has it now."""
+        return {net.name: dict(net.config) for net in self.client(host).networks.all()}
+
+    def restart_instance(self, host: str, instance: str) -> None:
+        self._instance(host, instance).restart(wait=True)
+
+    def is_lxd_network(self, host: str, network: str) -> bool:
+        try:
+            self.client(host).networks.get(network)
+        except NotFound:
+            return False
+        return True
+
+    def _instance(self, host: str, instance: str) -> Any:
+        try:
+            return self.client(host).instances.get(instance)
+        except NotFound:
+            raise Inconclusive(f"{host} has no instance {instance!r} (deleted?)") from None
 
     # ------------------------------------------------------------------ endpoints
     def endpoint(self, text: str) -> Endpoint:
@@ -59,11 +86,18 @@ class CheckContext:
         """The place (a namespace path, see harness.probes) where `text` sends and receives."""
         endpoint = self.endpoint(text)
         if endpoint.instance is None:
-            return self.substrate.place(self.lab, endpoint.node)
+            return self.node_netns(endpoint.node)
         state = self.instance_state(endpoint.node, endpoint.instance)
         if state.status != "Running" or not state.pid:
             raise Inconclusive(f"instance {text} is not running ({state.status})")
         return self.substrate.instance_place(self.lab, endpoint.node, state.pid)
+
+    def node_netns(self, name: str) -> str:
+        """The place of a node itself: a host, upstream, a peer."""
+        if name not in self.lab.hosts and name not in self.lab.nodes:
+            raise Inconclusive(f"the {self.lab.substrate} substrate provides no {name!r} node "
+                               f"(it has: {', '.join([*self.lab.hosts, *self.lab.nodes])})")
+        return self.substrate.place(self.lab, name)
 
     def host_netns(self, host: str) -> str:
         return self.substrate.place(self.lab, host)
@@ -94,6 +128,8 @@ class CheckContext:
         deadline = started + wait
         while True:
             state = self.instance_state(host, instance)
+            if state.status != "Running":  # waiting would only delay the same answer
+                raise Inconclusive(f"instance {host}:{instance} is not running ({state.status})")
             for address in (state.network or {}).get(nic, {}).get("addresses", []):
                 if address["family"] == "inet":
                     if time.monotonic() - started >= 0.25:  # it had to wait: say how long
@@ -120,8 +156,7 @@ class CheckContext:
         return ipaddress.IPv4Interface(value)
 
     def instance_parent_network(self, host: str, instance: str, nic: str = "eth0") -> str | None:
-        expanded = self.client(host).instances.get(instance).expanded_devices
-        device = expanded.get(nic, {})
+        device = self.instance_devices(host, instance).get(nic, {})
         return device.get("network") or device.get("parent")
 
     # ------------------------------------------------------------------ misc

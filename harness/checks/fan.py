@@ -14,10 +14,10 @@ from __future__ import annotations
 import ipaddress
 
 from harness.checks.base import Check, CheckContext, Inconclusive, Observation, register
+from harness.checks.sniffing import SNIFF_LIMIT, window_line
 from harness.hostnet import fan
 from harness.topology import UNDERLAY_NIC
 
-SNIFF_SECONDS = 3.0
 VXLAN_PORTS = [fan.VXLAN_PORT, 4789]
 
 
@@ -38,19 +38,20 @@ class Fan(Check):
         host_ip = ctx.topology.hosts[host].underlay.ip
         if host_ip not in underlay:
             return Observation(False, f"{host}'s underlay address {host_ip} is not in the fan's "
-                               f"underlay {underlay}", evidence)
+                               f"underlay {underlay}", evidence,
+                               stimulus=f"{host}'s underlay address is {host_ip}")
         own_slice = fan.host_slice(overlay, underlay, host_ip)
         own_ip = ctx.address(source)
         evidence.append(f"{host} {host_ip} owns {own_slice} of {overlay}; {source} holds {own_ip}")
         if ipaddress.IPv4Address(own_ip) not in own_slice:
             return Observation(False, f"{source} holds {own_ip}, outside {host}'s fan slice "
-                               f"{own_slice}", evidence)
+                               f"{own_slice}", evidence, stimulus=f"LXD reports {own_ip}")
 
         target = _peer_instance(ctx, host, underlay)
         target_ip = ipaddress.IPv4Address(ctx.address(target))
         if target_ip not in overlay:
             return Observation(False, f"{target} holds {target_ip}, outside the overlay "
-                               f"{overlay}", evidence)
+                               f"{overlay}", evidence, stimulus=f"LXD reports {target_ip}")
         remote = fan.underlay_of(overlay, underlay, target_ip)
         evidence.append(f"{target} holds {target_ip}: the mapping sends it to {remote}")
 
@@ -58,34 +59,46 @@ class Fan(Check):
         pcap = ctx.pcap(self.spec.id, f"{host}-{UNDERLAY_NIC}")
         sniffer = ctx.probes.start(
             netns, "capture.capture", wait_ready=True, iface=iface,
-            bpf=f"udp and host {host_ip}", duration=SNIFF_SECONDS, count=12, pcap=pcap,
+            bpf=f"udp and host {host_ip}", duration=SNIFF_LIMIT, count=12, pcap=pcap,
             vxlan_ports=VXLAN_PORTS)
         reply = ctx.probes.call(ctx.netns(source), "icmp.ping", dst=str(target_ip), count=3)
-        packets = sniffer.result()["packets"]
-        out = [p for p in packets if p.get("inner_src") == own_ip
-               and p.get("inner_dst") == str(target_ip)]
-        back = [p for p in packets if p.get("inner_src") == str(target_ip)
-                and p.get("inner_dst") == own_ip]
+        seen = sniffer.finish()
+        packets = seen["packets"]
+        # the emulation encapsulates with its own VNI; the kernel's fan-map picks its own
+        vni = None if ctx.capability("fan_map")[0] else fan.vni_of(overlay)
+
+        def ours(p: dict, src: str, dst: str) -> bool:
+            return p.get("inner_src") == src and p.get("inner_dst") == dst and (
+                vni is None or p.get("vni") == vni)
+
+        out = [p for p in packets if ours(p, own_ip, str(target_ip))]
+        back = [p for p in packets if ours(p, str(target_ip), own_ip)]
         evidence += [
             f"{source} -> {target}: {reply['sent']} echo requests, {reply['received']} replies",
             f"on {host} {UNDERLAY_NIC} ({where}): {len(packets)} UDP packet(s), "
-            f"{len(out)} carrying the requests, {len(back)} the replies",
+            f"{len(out)} carrying the requests, {len(back)} the replies"
+            + (f" (VNI {vni})" if vni is not None else ""),
             *[f"  {_describe(p)}" for p in (out[:2] + back[:2] or packets[:4])],
+            window_line(f"{host} {UNDERLAY_NIC}", seen),
         ]
         wrong = sorted({p.get("dst") for p in out if p.get("dst") != str(remote)})
         if out and back and not wrong and reply["received"]:
             return Observation(True, f"{source} ({own_ip}) in {own_slice}; {target_ip} is "
                                f"VXLAN-encapsulated to {remote} (VNI {out[0].get('vni')})",
                                evidence, [pcap])
+        crossed = f"the pings of {source} left {host} VXLAN-encapsulated"
         if wrong:
-            summary = f"packets to {target_ip} went to {', '.join(wrong)}, not to {remote}"
-        elif not out:
-            summary = f"no VXLAN packet carrying {own_ip} -> {target_ip} on {host}"
-        elif not back:
+            return Observation(False, f"packets to {target_ip} went to {', '.join(wrong)}, not "
+                               f"to {remote}", evidence, [pcap], stimulus=crossed)
+        if not out:
+            return Observation(False, f"no VXLAN packet carrying {own_ip} -> {target_ip} "
+                               f"{'' if vni is None else f'with VNI {vni} '}on {host}",
+                               evidence, [pcap])
+        if not back:
             summary = f"requests were encapsulated to {remote}, but nothing came back"
         else:
             summary = f"encapsulated to {remote} both ways, but no echo reply reached {source}"
-        return Observation(False, summary, evidence, [pcap])
+        return Observation(False, summary, evidence, [pcap], stimulus=crossed)
 
 
 def _peer_instance(ctx: CheckContext, host: str, underlay: ipaddress.IPv4Network) -> str:

@@ -3,8 +3,9 @@
 An instance of the first host pings an instance of the second while every NIC of the first
 host is sniffed for IP protocol 47 (on the local substrate at the NICs' fabric-side ends).
 Present when the pings are answered and GRE packets carrying Ethernet (protocol 0x6558, as
-LXD's gretap tunnels and Open vSwitch GRE ports send) went both ways between an address of
-one host and an address of the other, all with `key` when one is given.
+LXD's gretap tunnels and Open vSwitch GRE ports send) and the pings themselves (inner
+addresses: the two instances) went both ways between an address of one host and an address
+of the other, all with `key` when one is given. Other GRE on the wire does not count.
 
 LXD's GRE tunnels need the kernel's gretap; GRE ports of Open vSwitch's userspace datapath
 do not, so the check needs `openvswitch` instead when either host runs OVS.
@@ -13,10 +14,10 @@ do not, so the check needs `openvswitch` instead when either host runs OVS.
 from __future__ import annotations
 
 from harness.checks.base import Check, CheckContext, Inconclusive, Observation, register
+from harness.checks.sniffing import SNIFF_LIMIT, finish_all, window_line
 from harness.hostnet import ovs
 
 TRANSPARENT_ETHERNET = 0x6558
-SNIFF_SECONDS = 3.0
 
 
 @register
@@ -31,7 +32,7 @@ class Gre(Check):
         first, second = self.params["between"]
         key = self.params.get("key")
         source, target = _instance_of(ctx, first), _instance_of(ctx, second)
-        dst_ip = ctx.address(target)
+        src_ip, dst_ip = ctx.address(source), ctx.address(target)
         own = {host: _addresses(ctx, host) for host in (first, second)}
 
         sniffers = []
@@ -41,14 +42,18 @@ class Gre(Check):
             pcaps.append(pcap)
             sniffers.append((nic, ctx.probes.start(
                 netns, "capture.capture", wait_ready=True, iface=iface, bpf="ip proto 47",
-                duration=SNIFF_SECONDS, count=20, pcap=pcap)))
+                duration=SNIFF_LIMIT, count=20, pcap=pcap)))
         reply = ctx.probes.call(ctx.netns(source), "icmp.ping", dst=dst_ip, count=3)
         packets = []
-        for nic, sniffer in sniffers:
-            packets += [{**p, "nic": nic} for p in sniffer.result()["packets"]]
+        windows = []
+        for (nic, _), seen in zip(sniffers, finish_all(s for _, s in sniffers), strict=True):
+            packets += [{**p, "nic": nic} for p in seen["packets"]]
+            windows.append(window_line(f"{first} {nic}", seen))
 
-        outbound = _from_to(packets, own[first], own[second])
-        inbound = _from_to(packets, own[second], own[first])
+        # only GRE that carries the probe's own pings counts, not any GRE between the hosts
+        ours = [p for p in packets if {p.get("inner_src"), p.get("inner_dst")} == {src_ip, dst_ip}]
+        outbound = _from_to(ours, own[first], own[second])
+        inbound = _from_to(ours, own[second], own[first])
         between = outbound + inbound
 
         def right(p: dict) -> bool:
@@ -56,14 +61,15 @@ class Gre(Check):
                 key is None or p.get("gre_key") == int(key))
 
         evidence = [
-            f"{source} -> {target} ({dst_ip}): {reply['sent']} echo requests, "
+            f"{source} ({src_ip}) -> {target} ({dst_ip}): {reply['sent']} echo requests, "
             f"{reply['received']} replies",
             f"addresses: {first} {', '.join(sorted(own[first]))}; "
             f"{second} {', '.join(sorted(own[second]))}",
             f"sniffed {first} NICs {', '.join(nic for nic, _ in sniffers)} for IP protocol 47: "
-            f"{len(packets)} packet(s), {len(outbound)} {first}->{second}, "
-            f"{len(inbound)} {second}->{first}",
+            f"{len(packets)} packet(s), {len(ours)} carrying the pings, {len(outbound)} "
+            f"{first}->{second}, {len(inbound)} {second}->{first}",
             *[f"  {_describe(p)}" for p in (outbound[:3] + inbound[:3] or packets[:6])],
+            *windows,
         ]
         datapaths = {h: ctx.lab.hosts[h].ovs_datapath for h in (first, second)
                      if ctx.lab.hosts[h].ovs_datapath}
@@ -76,11 +82,18 @@ class Gre(Check):
             outer = outbound[0]
             return Observation(True, f"{source} -> {target} crosses {outer['src']} <-> "
                                f"{outer['dst']} as {wanted}", evidence, pcaps)
+        crossed = f"the pings of {source} crossed as GRE ({len(between)} packets)"
         if not packets:
-            summary = f"no GRE at all on {first} while {source} pinged {target}"
-        elif not between:
-            summary = f"GRE seen, but not between {first} and {second}"
-        elif not all(right(p) for p in between):
+            return Observation(False, f"no GRE at all on {first} while {source} pinged "
+                               f"{target}", evidence, pcaps)
+        if not ours:
+            return Observation(False, f"GRE seen on {first}, but none carrying {src_ip} <-> "
+                               f"{dst_ip}", evidence, pcaps)
+        if not between:
+            return Observation(False, f"the pings crossed as GRE, but not between {first} and "
+                               f"{second}", evidence, pcaps,
+                               stimulus=f"the pings of {source} crossed as GRE")
+        if not all(right(p) for p in between):
             seen = sorted({(p.get("gre_proto"), p.get("gre_key")) for p in between}, key=str)
             summary = f"expected {wanted}; seen " + ", ".join(
                 f"protocol {_hex(proto)} key {k}" for proto, k in seen)
@@ -88,7 +101,7 @@ class Gre(Check):
             summary = f"GRE went one way only ({len(outbound)} out, {len(inbound)} back)"
         else:
             summary = f"{wanted} seen, but no echo reply came back"
-        return Observation(False, summary, evidence, pcaps)
+        return Observation(False, summary, evidence, pcaps, stimulus=crossed)
 
 
 def _instance_of(ctx: CheckContext, host: str) -> str:
@@ -128,5 +141,8 @@ def _hex(value: int | None) -> str:
 
 def _describe(packet: dict) -> str:
     key = packet.get("gre_key")
+    inner = (f": {packet['inner_src']} > {packet['inner_dst']}" if "inner_src" in packet
+             else "")
     return (f"[{packet['nic']}] {packet.get('src')} > {packet.get('dst')} GRE protocol "
-            f"{_hex(packet.get('gre_proto'))}" + (f" key {key}" if key is not None else " no key"))
+            f"{_hex(packet.get('gre_proto'))}" + (f" key {key}" if key is not None else " no key")
+            + inner)

@@ -14,8 +14,8 @@ import secrets
 
 from harness.checks.addresses import marker_address, random_mac
 from harness.checks.base import Check, CheckContext, Inconclusive, Observation, register
+from harness.checks.sniffing import SNIFF_LIMIT, finish_all, window_line
 
-SNIFF_SECONDS = 2.0
 REPEAT = 3
 
 
@@ -41,15 +41,18 @@ class MacFiltering(Check):
             pcaps.append(pcap)
             sniffers.append((label, ctx.probes.start(
                 netns, "capture.capture", wait_ready=True, iface=iface, bpf=bpf,
-                duration=SNIFF_SECONDS, count=len(frames) * REPEAT * 4, pcap=pcap)))
+                duration=SNIFF_LIMIT, count=len(frames) * REPEAT * 4, pcap=pcap)))
         sent = ctx.probes.call(ctx.netns(endpoint), "l2.send_frames", iface=nic,
                                frames=frames, repeat=REPEAT)
         evidence = [f"{endpoint} {nic} (MAC {genuine}) sent {REPEAT}x each (marker {marker}):",
                     *[f"  {line}" for line in sent["sent"]]]
         present = True
         problems = []
-        for label, sniffer in sniffers:
-            packets = sniffer.result()["packets"]
+        leaks: list[str] = []
+        captured = finish_all(sniffer for _, sniffer in sniffers)
+        for (label, _), seen in zip(sniffers, captured, strict=True):
+            evidence.append(window_line(label, seen))
+            packets = seen["packets"]
             leaked = [p for p in packets
                       if spoofed in (p.get("eth_src"), p.get("arp_hwsrc"))]
             passed = [p for p in packets if _is_genuine(p, genuine, marker)]
@@ -59,15 +62,18 @@ class MacFiltering(Check):
             if leaked:
                 present = False
                 problems.append(f"{len(leaked)} spoofed frame(s) reached {label}")
+                leaks.append(label)
             if not passed:
                 present = False
                 problems.append(f"no genuine frame reached {label}")
         if present:
             summary = (f"spoofed source {spoofed} dropped, genuine {genuine} forwarded "
                        f"(seen at {', '.join(label for label, *_ in points)})")
-        else:
-            summary = "; ".join(problems)
-        return Observation(present, summary, evidence, pcaps)
+            return Observation(True, summary, evidence, pcaps)
+        # a spoofed frame that arrived proves the point; a genuine one that never did only
+        # shows that nothing was seen (a stopped instance, a capture in the wrong place)
+        stimulus = f"spoofed frames from {endpoint} reached {', '.join(leaks)}" if leaks else None
+        return Observation(False, "; ".join(problems), evidence, pcaps, stimulus=stimulus)
 
     def _sniff_points(self, ctx: CheckContext, host: str, name: str,
                       nic: str) -> list[tuple[str, str, str]]:

@@ -44,13 +44,14 @@ class Mtu(Check):
         fate = prober.fate(bigger) if bigger in prober.seen else "not probed"
         evidence.append(f"largest size that passes: {largest}; {bigger}: {fate}")
         present = at and not over
+        works = f"{BASELINE}-byte pings from {source} get through"
         if present:
             summary = f"{expect} passes, {expect + 1} does not ({fate})"
         elif largest >= CEILING:
             summary = f"expected at most {expect}, but even {CEILING} passes"
         else:
             summary = f"expected {expect}, the largest that passes is {largest}; {bigger}: {fate}"
-        return Observation(present, summary, evidence)
+        return Observation(present, summary, evidence, stimulus=works)
 
 
 class _Prober:

@@ -14,6 +14,8 @@ from itertools import permutations
 from harness.checks.base import Check, CheckContext, Inconclusive, Observation, register
 from harness.probes.runner import ProbeError, Running
 
+#: local send errors that mean "no route from here", as `ip route get` would say
+NO_ROUTE = ("ENETUNREACH", "EHOSTUNREACH")
 #: sources probing at the same time (each one a forked probe pinging all its targets)
 PARALLEL_SOURCES = 8
 
@@ -132,4 +134,19 @@ def _observation(source: str, own: str, target: str, address: str, reply: dict) 
                         f"code {error['code']}")
     for error in reply["local_errors"]:
         evidence.append(f"local send error: {error}")
-    return Observation(reply["received"] > 0, line, evidence)
+    stray = reply.get("stray_replies") or []
+    if stray:
+        evidence.append(f"echo replies from {', '.join(sorted(set(stray)))}, not from "
+                        f"{address}: not counted")
+    if reply["received"]:
+        return Observation(True, line, evidence)
+    if not reply["sent"]:
+        why = "; ".join(dict.fromkeys(reply["local_errors"])) or "nothing sent"
+        if all(e.startswith(NO_ROUTE) for e in reply["local_errors"]) and reply["local_errors"]:
+            # the sender's own kernel knows no way there: that is the answer, not a failure
+            return Observation(False, f"{source} has no route to {target} ({why})", evidence,
+                               stimulus=f"{source} tried to send to {address}")
+        # nothing left the source (EPERM, a broken namespace): reachability was never tried
+        return Observation(False, f"{source} could not send to {target} ({why})", evidence)
+    return Observation(False, line, evidence,
+                       stimulus=f"{reply['sent']} echo requests left {source} ({own})")

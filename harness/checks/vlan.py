@@ -12,9 +12,9 @@ from __future__ import annotations
 import secrets
 
 from harness.checks.base import Check, CheckContext, Inconclusive, Observation, register
+from harness.checks.sniffing import SNIFF_LIMIT, window_line
 from harness.hostnet import ovs
 
-SNIFF_SECONDS = 2.0
 REPEAT = 3
 
 
@@ -47,10 +47,12 @@ class Vlan(Check):
         out_mark = f"harness-vlan-out-{secrets.token_hex(4)}"
         sniffer = ctx.probes.start(
             trunk_netns, "frames.watch", wait_ready=True, iface=trunk_iface, marks=[out_mark],
-            duration=SNIFF_SECONDS, count=REPEAT, pcap=ctx.pcap(self.spec.id, "trunk-out"))
+            duration=SNIFF_LIMIT, count=REPEAT, pcap=ctx.pcap(self.spec.id, "trunk-out"))
         ctx.probes.call(inst_netns, "frames.send_marked", iface="eth0", repeat=REPEAT,
                         frames=[{"mark": out_mark, "src": mac}])
-        out_tags = sniffer.result()["seen"][out_mark]
+        seen = sniffer.finish()
+        out_tags = seen["seen"][out_mark]
+        evidence.append(window_line(f"the trunk ({where})", seen))
         out_ok = bool(out_tags) and all(tag == vid for tag in out_tags)
         evidence.append(f"{instance} sent {REPEAT} frames; on the trunk: {_tags(out_tags)}")
 
@@ -59,12 +61,14 @@ class Vlan(Check):
                  for label in (str(vid), str(other), "untagged")}
         sniffer = ctx.probes.start(
             inst_netns, "frames.watch", wait_ready=True, iface="eth0", marks=list(marks.values()),
-            duration=SNIFF_SECONDS, pcap=ctx.pcap(self.spec.id, "instance-in"))
+            duration=SNIFF_LIMIT, pcap=ctx.pcap(self.spec.id, "instance-in"))
         ctx.probes.call(trunk_netns, "frames.send_marked", iface=trunk_iface, repeat=REPEAT,
                         frames=[{"mark": marks[str(vid)], "vlan": vid},
                                 {"mark": marks[str(other)], "vlan": other},
                                 {"mark": marks["untagged"]}])
-        arrived = sniffer.result()["seen"]
+        seen = sniffer.finish()
+        arrived = seen["seen"]
+        evidence.append(window_line(f"{instance} eth0", seen))
         reached = {label: arrived[mark] for label, mark in marks.items()}
         for label, tags in reached.items():
             sent = f"VID {label}" if label != "untagged" else "untagged"
@@ -79,19 +83,22 @@ class Vlan(Check):
                                f"frames leave tagged {vid}; only VID {vid} comes in",
                                evidence, _pcaps(ctx, self.spec.id))
         problems = []
+        wrong = []  # what was seen going wrong: positive evidence, unlike "never arrived"
         if not out_tags:
             problems.append(f"no frame of {instance} reached the trunk")
         elif not out_ok:
-            problems.append(f"frames of {instance} leave {_tags(out_tags)}, not tagged {vid}")
+            wrong.append(f"frames of {instance} leave {_tags(out_tags)}, not tagged {vid}")
         if not own:
             problems.append(f"VID {vid} from the trunk never reached {instance}")
         elif not all(tag is None for tag in own):
-            problems.append(f"VID {vid} from the trunk reached {instance} still tagged")
+            wrong.append(f"VID {vid} from the trunk reached {instance} still tagged")
         for label in (str(other), "untagged"):
             if reached[label]:
                 sent = f"VID {label}" if label != "untagged" else "untagged frames"
-                problems.append(f"{sent} from the trunk reached {instance}")
-        return Observation(False, "; ".join(problems), evidence, _pcaps(ctx, self.spec.id))
+                wrong.append(f"{sent} from the trunk reached {instance}")
+        stimulus = "; ".join(wrong) or None
+        return Observation(False, "; ".join(wrong + problems), evidence,
+                           _pcaps(ctx, self.spec.id), stimulus=stimulus)
 
     def _instance(self, ctx: CheckContext, host: str) -> str:
         if self.params.get("instance"):

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import ipaddress
 
-from pylxd.exceptions import LXDAPIException
-
 from harness.checks.addresses import marker_address
 from harness.checks.base import Check, CheckContext, Inconclusive, Observation, register
+from harness.checks.sniffing import SNIFF_LIMIT, window_line
 from harness.topology import UNDERLAY_NIC
 
 LINUX_VXLAN_PORT = 8472
-SNIFF_SECONDS = 2.0
 
 
 @register
@@ -38,14 +36,15 @@ class Vxlan(Check):
         pcap = ctx.pcap(self.spec.id, f"{first}-{UNDERLAY_NIC}")
         sniffer = ctx.probes.start(
             ctx.host_netns(first), "capture.capture", wait_ready=True, iface=UNDERLAY_NIC,
-            bpf="udp and not port 53", duration=SNIFF_SECONDS, count=32, pcap=pcap,
+            bpf="udp and not port 53", duration=SNIFF_LIMIT, count=32, pcap=pcap,
             vxlan_ports=sorted({port, LINUX_VXLAN_PORT, 4789}))
         # one broadcast frame first: it shows where BUM traffic goes (the remote, or the group)
         marker = marker_address()
         ctx.probes.call(ctx.netns(source), "l2.send_frames", iface="eth0", repeat=1, frames=[
             {"kind": "arp", "src": marker, "dst": str(ipaddress.IPv4Address(marker) + 1)}])
         reply = ctx.probes.call(ctx.netns(source), "icmp.ping", dst=dst_ip, count=3)
-        packets = sniffer.result()["packets"]
+        seen = sniffer.finish()
+        packets = seen["packets"]
         flooded = sorted({p["dst"] for p in packets
                           if p.get("arp_psrc") == marker and p.get("vni") is not None})
 
@@ -60,12 +59,17 @@ class Vxlan(Check):
             f"a broadcast ARP from {source} crossed to: "
             + (", ".join(_flood_target(d) for d in flooded) or "nowhere seen"),
             *[f"  {_describe(p)}" for p in (ours or packets)[:6]],
+            window_line(f"{first} {UNDERLAY_NIC}", seen),
         ]
         group = self.params.get("group")
+        crossed = f"the pings of {source} crossed {first} {UNDERLAY_NIC} as VXLAN"
         if matching and reply["received"] and group and group not in flooded:
+            # where the broadcast went must have been seen for that to say anything
             return Observation(False, f"broadcast frames went to "
                                f"{', '.join(flooded) or 'no seen destination'}, not to the "
-                               f"multicast group {group}", evidence, [pcap])
+                               f"multicast group {group}", evidence, [pcap],
+                               stimulus=f"the broadcast of {source} crossed to "
+                               f"{', '.join(flooded)}" if flooded else None)
         if matching and reply["received"]:
             outer = matching[0]
             summary = (f"{source} -> {target} crosses {outer['src']} -> {outer['dst']} as "
@@ -74,12 +78,14 @@ class Vxlan(Check):
                 summary += f"; broadcasts go to group {group}"
             return Observation(True, summary, evidence, [pcap])
         if matching:
-            summary = f"VXLAN VNI {vni} on UDP {port} seen, but no echo reply came back"
-        elif ours:
+            return Observation(False, f"VXLAN VNI {vni} on UDP {port} seen, but no echo reply "
+                               "came back", evidence, [pcap], stimulus=crossed)
+        if ours:
             seen = sorted({(p.get("dport"), p.get("vni")) for p in ours}, key=str)
-            summary = (f"the pings crossed as {', '.join(f'UDP {d} VNI {v}' for d, v in seen)}, "
-                       f"not UDP {port} VNI {vni}")
-        elif packets:
+            return Observation(False, f"the pings crossed as "
+                               f"{', '.join(f'UDP {d} VNI {v}' for d, v in seen)}, "
+                               f"not UDP {port} VNI {vni}", evidence, [pcap], stimulus=crossed)
+        if packets:
             summary = f"no VXLAN packet carrying {src_ip} <-> {dst_ip} on {first} {UNDERLAY_NIC}"
         else:
             summary = f"no UDP at all on {first} {UNDERLAY_NIC} while {source} pinged {target}"
@@ -88,8 +94,7 @@ class Vxlan(Check):
     def _expected_port(self, ctx: CheckContext, host: str, vni: int) -> tuple[int, str]:
         if "port" in self.params:
             return int(self.params["port"]), "from the check"
-        for network in ctx.client(host).networks.all():
-            config = dict(network.config)
+        for network, config in ctx.networks(host).items():
             for key, value in config.items():
                 if not (key.startswith("tunnel.") and key.endswith(".protocol")):
                     continue
@@ -99,8 +104,8 @@ class Vxlan(Check):
                     continue
                 port_key = f"tunnel.{tunnel}.port"
                 if port_key in config:
-                    return int(config[port_key]), f"{port_key} of {network.name}"
-                return LINUX_VXLAN_PORT, f"{network.name} tunnel {tunnel} sets no port"
+                    return int(config[port_key]), f"{port_key} of {network}"
+                return LINUX_VXLAN_PORT, f"{network} tunnel {tunnel} sets no port"
         return LINUX_VXLAN_PORT, "the kernel default"
 
 
@@ -111,10 +116,9 @@ def _instance_of(ctx: CheckContext, host: str) -> str:
         raise Inconclusive(f"{host} has no instance to send through the tunnel")
     for name in instances:
         network = ctx.instance_parent_network(host, name)
-        try:
-            config = ctx.network_config(host, network) if network else {}
-        except LXDAPIException:  # a parent LXD does not manage
+        if not network or not ctx.is_lxd_network(host, network):  # a parent LXD doesn't manage
             continue
+        config = ctx.network_config(host, network)
         if any(key.startswith("tunnel.") for key in config):
             return f"{host}:{name}"
     return f"{host}:{instances[0]}"

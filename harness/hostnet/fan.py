@@ -65,7 +65,12 @@ class Fan:
 
     @property
     def vni(self) -> int:
-        return self.overlay.network_address.packed[0]
+        return vni_of(self.overlay)
+
+
+def vni_of(overlay: IPv4Network) -> int:
+    """The VNI the emulated fan encapsulates with: the overlay's first octet."""
+    return overlay.network_address.packed[0]
 
 
 def host_slice(overlay: IPv4Network, underlay: IPv4Network, address: IPv4Address) -> IPv4Network:

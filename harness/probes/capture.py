@@ -9,8 +9,9 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, GRE, Dot1Q, Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import bind_layers
-from scapy.sendrecv import sniff
 from scapy.utils import wrpcap
+
+from harness.probes.listening import sniff_window
 
 # LXD's VXLAN tunnels use the Linux default port 8472, not IANA's 4789
 bind_layers(UDP, VXLAN, dport=8472)
@@ -35,7 +36,10 @@ def describe(packet) -> dict:
     elif packet.haslayer(TCP):
         info.update(sport=int(packet[TCP].sport), dport=int(packet[TCP].dport))
     if packet.haslayer(ICMP):
-        info.update(icmp_type=int(packet[ICMP].type), icmp_code=int(packet[ICMP].code))
+        icmp = packet[ICMP]
+        info.update(icmp_type=int(icmp.type), icmp_code=int(icmp.code))
+        if icmp.type in (0, 8):
+            info["icmp_id"] = int(icmp.id)
     if packet.haslayer(VXLAN):
         info["vni"] = int(packet[VXLAN].vni)
         inner = packet[VXLAN].payload
@@ -46,23 +50,27 @@ def describe(packet) -> dict:
         info["gre_proto"] = int(gre.proto)
         if gre.key_present:
             info["gre_key"] = int(gre.key)
+        inner = gre.payload  # Ethernet (0x6558) or IP: the addresses the tunnel carries
+        if inner.haslayer(IP):
+            info.update(inner_src=inner[IP].src, inner_dst=inner[IP].dst)
     if packet.haslayer(BOOTP):
         info.update(bootp_op=int(packet[BOOTP].op), yiaddr=packet[BOOTP].yiaddr)
     return info
 
 
-def capture(iface: str, bpf: str = "", duration: float = 3.0, count: int = 200,
+def capture(iface: str, bpf: str = "", duration: float = 30.0, count: int = 200,
             pcap: str | None = None, promisc: bool = True,
             ready: Callable[[], None] | None = None, vxlan_ports: list[int] | None = None) -> dict:
-    """Sniff `iface` for at most `duration` seconds or `count` packets.
+    """Sniff `iface`, shown to be listening first, until stopped (see listening.py), at most
+    `duration` seconds or `count` packets.
 
     `vxlan_ports`: further UDP destination ports to decode as VXLAN (tunnel.NAME.port).
     """
     for port in vxlan_ports or ():
         bind_layers(UDP, VXLAN, dport=int(port))
-    packets = sniff(iface=iface, filter=bpf or None, timeout=duration, count=count,
-                    promisc=promisc, store=True, started_callback=ready)
+    window = sniff_window(iface, bpf or None, duration=duration, count=count, promisc=promisc,
+                          ready=ready)
     if pcap:
-        wrpcap(pcap, packets)
-    return {"iface": iface, "filter": bpf, "count": len(packets), "pcap": pcap,
-            "packets": [describe(p) for p in packets]}
+        wrpcap(pcap, window.packets)
+    return {"iface": iface, "filter": bpf, "count": len(window.packets), "pcap": pcap,
+            **window.describe(), "packets": [describe(p) for p in window.packets]}

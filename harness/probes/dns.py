@@ -25,7 +25,7 @@ def query(server: str, name: str, qtype: str = "A", timeout: float = 2.0,
             started = time.monotonic()
             try:
                 sock.sendto(bytes(request), (server, 53))
-                data = sock.recv(4096)
+                data, (source, _) = sock.recvfrom(4096)
             except TimeoutError:
                 continue
             except OSError as exc:
@@ -35,6 +35,7 @@ def query(server: str, name: str, qtype: str = "A", timeout: float = 2.0,
             if reply.id != request.id:
                 continue
             result["answered"] = True
+            result["from"] = source
             result["rtt_ms"] = round((time.monotonic() - started) * 1000, 3)
             result["rcode"] = RCODES.get(reply.rcode, str(reply.rcode))
             for i in range(reply.ancount or 0):

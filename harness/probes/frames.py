@@ -12,8 +12,10 @@ from collections.abc import Callable
 from scapy.arch import get_if_hwaddr
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Raw
-from scapy.sendrecv import sendp, sniff
+from scapy.sendrecv import sendp
 from scapy.utils import wrpcap
+
+from harness.probes.listening import sniff_window
 
 ETHERTYPE = 0x88B5
 BROADCAST = "ff:ff:ff:ff:ff:ff"
@@ -46,17 +48,18 @@ def _mark_of(packet, marks: list[str]) -> str | None:
     return next((m for m in marks if m.encode() in data), None)
 
 
-def watch(iface: str, marks: list[str], duration: float = 2.0, count: int = 0,
+def watch(iface: str, marks: list[str], duration: float = 30.0, count: int = 0,
           pcap: str | None = None, ready: Callable[[], None] | None = None) -> dict:
-    """Sniff `iface` for `duration` s (or until `count` marked frames, when given): per mark,
-    the VLAN ids it was seen with (None: untagged)."""
-    packets = sniff(iface=iface, timeout=duration, count=count, promisc=True, store=True,
-                    lfilter=lambda p: _mark_of(p, marks) is not None, started_callback=ready)
+    """Sniff `iface`, shown to be listening first, until stopped (see listening.py), at most
+    `duration` s or `count` marked frames: per mark, the VLAN ids it was seen with (None:
+    untagged)."""
+    window = sniff_window(iface, lfilter=lambda p: _mark_of(p, marks) is not None,
+                          duration=duration, count=count, ready=ready)
     if pcap:
-        wrpcap(pcap, packets)
+        wrpcap(pcap, window.packets)
     seen: dict[str, list[int | None]] = {mark: [] for mark in marks}
-    for packet in packets:
+    for packet in window.packets:
         mark = _mark_of(packet, marks)
         vlan = int(packet[Dot1Q].vlan) if packet.haslayer(Dot1Q) else None
         seen[mark].append(vlan)  # type: ignore[index]
-    return {"iface": iface, "seen": seen, "pcap": pcap}
+    return {"iface": iface, "seen": seen, "pcap": pcap, **window.describe()}

@@ -44,7 +44,7 @@ def ping_many(dsts: list[str], count: int = 3, size: int = 84, df: bool = False,
     out = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     ins = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     ins.setblocking(False)
-    results = [{"dst": dst, "size": size, "df": df, "sent": 0, "received": 0,
+    results = [{"dst": dst, "ident": ident, "size": size, "df": df, "sent": 0, "received": 0,
                 "rtt_ms": [], "reply_from": [], "errors": [], "local_errors": []}
                for dst in dsts]
     sent_at: dict[int, tuple[float, dict]] = {}  # sequence number -> (sent when, result)
@@ -84,6 +84,9 @@ def _collect(ins: socket.socket, ident: int, sent_at: dict[int, tuple[float, dic
             continue
         if icmp.type == 0 and icmp.id == ident and icmp.seq in sent_at:
             sent, result = sent_at[icmp.seq]
+            if packet.src != result["dst"]:  # somebody else answered: not the target's reply
+                result.setdefault("stray_replies", []).append(packet.src)
+                continue
             result["received"] += 1
             result["rtt_ms"].append(round((time.monotonic() - sent) * 1000, 3))
             if packet.src not in result["reply_from"]:

@@ -18,6 +18,7 @@ from harness.probes import (  # noqa: E402, F401
     hostinfo,
     icmp,
     l2,
+    listening,
     throughput,
 )
 

@@ -62,6 +62,14 @@ class RemoteRunning:
     def finish_early(self) -> None:
         """Remote probes run for their whole duration (see runner.Running.finish_early)."""
 
+    def stop(self) -> None:
+        """End a sniffer's window now that the stimulus is over (see probes/listening.py)."""
+        self.server.stop(self.request_id)
+
+    def finish(self) -> Any:
+        self.stop()
+        return self.result()
+
     def result(self) -> Any:
         message = self.next(self.deadline)
         while message.get("event") == "ready":
@@ -156,6 +164,12 @@ class RemoteProbeServer:
         except OSError:
             pass
         self.forget(request_id)
+
+    def stop(self, request_id: int) -> None:
+        try:
+            self._send({"id": request_id, "stop": True})
+        except OSError:
+            pass
 
     def forget(self, request_id: int) -> None:
         self._waiting.pop(request_id, None)

@@ -7,7 +7,8 @@ The harness ships the `harness.probes` package to the host (for example to
 
 which imports scapy once, then reads one JSON request per line on stdin
 (`{"id": 1, "netns": "/proc/123/ns/net", "probe": "icmp.ping", "kwargs": {...},
-"ready": false}`, or `{"id": 1, "kill": true}`) and answers with JSON lines on stdout:
+"ready": false}`, `{"id": 1, "stop": true}` (a sniffer's stimulus is over) or
+`{"id": 1, "kill": true}`) and answers with JSON lines on stdout:
 `{"id": 1, "event": "ready"}` when a sniffer is listening, then
 `{"id": 1, "status": "ok", "value": {...}}` (or `"error"` with the traceback). Every probe
 runs in a forked child that enters the namespace first, exactly as the local runner does,
@@ -103,6 +104,14 @@ def serve() -> None:
         if not line.strip():
             continue
         request = json.loads(line)
+        if request.get("stop"):  # a sniffer's stimulus is over (see listening.py)
+            pid = _children.get(request["id"])
+            if pid is not None:
+                try:
+                    os.kill(pid, signal.SIGUSR1)
+                except ProcessLookupError:
+                    pass
+            continue
         if request.get("kill"):
             pid = _children.pop(request["id"], None)
             if pid is not None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
+import signal
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -20,6 +22,11 @@ from typing import Any
 
 from harness import netns
 
+#: what Running.stop() sends (probes/listening.py ends its window on it); stdlib only here
+STOP_SIGNAL = signal.SIGUSR1
+#: seconds a probe may take to say it listens (a fork, setns and a sentinel round trip on a
+#: machine that may be very busy)
+READY_TIMEOUT = 30.0
 _PRELOAD = ["harness.probes.preload"]
 #: the main script, for the fork server to import once (see `_start_fork_server`)
 MAIN_PATH_VARIABLE = "HARNESS_PROBE_MAIN_PATH"
@@ -76,6 +83,18 @@ class Running:
         such a probe turns into an early end; `result()` then has its answer."""
         if self.process.is_alive():
             self.process.terminate()
+
+    def stop(self) -> None:
+        """End a sniffer's window now that the stimulus is over (see probes/listening.py)."""
+        try:
+            os.kill(self.process.pid, STOP_SIGNAL)
+        except (ProcessLookupError, TypeError):  # it ended already
+            pass
+
+    def finish(self) -> Any:
+        """stop(), then the result."""
+        self.stop()
+        return self.result()
 
     def result(self) -> Any:
         if not self.conn.poll(self.timeout):
@@ -136,13 +155,22 @@ class ProbeRunner:
         process.start()
         child.close()
         running = Running(name, process, parent, deadline)
-        if ready is not None and not ready.wait(timeout=10):
-            if parent.poll(0):
-                running.result()  # raises the probe's own error
-            process.kill()
-            process.join()
-            raise ProbeError(f"probe {name} did not get ready in 10 s")
+        if ready is not None:
+            self._wait_ready(running, ready)
         return running
+
+    @staticmethod
+    def _wait_ready(running: Running, ready: Any) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not ready.wait(0.05):
+            if running.conn.poll(0):  # it answered instead: its own error, most likely
+                running.result()
+                raise ProbeError(f"probe {running.name} ended before it was ready")
+            if time.monotonic() > deadline:
+                running.process.kill()
+                running.process.join()
+                raise ProbeError(f"probe {running.name} did not get ready in "
+                                 f"{READY_TIMEOUT:.0f} s")
 
     def call(self, netns_path: str, probe: str, /, *, deadline: float = 60, **kwargs: Any) -> Any:
         return self.start(netns_path, probe, deadline=deadline, **kwargs).result()

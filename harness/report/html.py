@@ -55,6 +55,7 @@ class ScenarioView:
     name: str
     anchor: str
     failed: bool
+    outcome: str  # pass, fail or skip: the badge
     description: str
     tags: list[str]
     source: str | None
@@ -133,6 +134,7 @@ def _scenario_view(scenario: ScenarioResult, report_dir: Path) -> ScenarioView:
         name=scenario.name,
         anchor="scenario-" + re.sub(r"[^A-Za-z0-9_-]", "_", scenario.name),
         failed=scenario.failed,
+        outcome=str(scenario.outcome),
         description=scenario.description,
         tags=list(scenario.tags),
         source=scenario.source,
@@ -169,6 +171,7 @@ def render_html(run: RunResult, report_dir: Path = Path(".")) -> str:
         .get_template("report.html.j2")
         .render(
             failed=run.failed,
+            verdict=run.outcome.verdict,
             counts=counts,
             totals=totals_line(counts),
             total_checks=sum(counts.values()),

@@ -14,7 +14,7 @@ RESULTS_NAME = "results.json"
 def json_document(run: RunResult) -> dict[str, Any]:
     """run.to_dict() plus a top-level summary (RunResult.from_json ignores extra top-level keys)."""
     data = run.to_dict()
-    data["summary"] = {**run.counts(), "failed": run.failed}
+    data["summary"] = {**run.counts(), "failed": run.failed, "outcome": str(run.outcome)}
     return data
 
 

@@ -58,7 +58,11 @@ def checks_failures_first(checks: Iterable[CheckResult]) -> list[CheckResult]:
 
 def check_outcome(scenario: ScenarioResult, check: CheckResult) -> Outcome:
     """What a report shows: a scenario error fails every check, whatever it recorded."""
-    return Outcome.FAIL if scenario.error is not None else check.outcome
+    return scenario.outcome_of(check)
+
+
+def scenario_badge(scenario: ScenarioResult) -> str:
+    return str(scenario.outcome).upper()
 
 
 def _cell(text: str) -> str:
@@ -95,7 +99,7 @@ def _evidence_block(check: CheckResult) -> list[str]:
 
 
 def _scenario_section(scenario: ScenarioResult) -> list[str]:
-    marker = "FAIL" if scenario.failed else "PASS"
+    marker = scenario_badge(scenario)
     title = f"### {marker} `{scenario.name}`"
     if scenario.description:
         title += f" - {_cell(scenario.description)}"
@@ -106,6 +110,8 @@ def _scenario_section(scenario: ScenarioResult) -> list[str]:
     out += [", ".join(facts), ""]
     if scenario.error is not None:
         out += [f"**Bring-up failed:** {_cell(scenario.error)}", ""]
+    elif scenario.outcome == Outcome.SKIP:
+        out += ["**Skipped:** every check lacked a capability; nothing was shown to work", ""]
     if scenario.interrupted:
         out += [f"**Interrupted** during {_cell(scenario.interrupted)}", ""]
     if scenario.phases:
@@ -130,7 +136,7 @@ def _scenario_section(scenario: ScenarioResult) -> list[str]:
 
 
 def markdown_summary(run: RunResult) -> str:
-    verdict = "FAILED" if run.failed else "PASSED"
+    verdict = run.outcome.verdict
     headline = f"**{totals_line(run.counts())}** in {fmt_seconds(run.duration)}"
     facts = [f"substrate `{run.substrate}`"]
     errors = sum(s.error is not None for s in run.scenarios)
@@ -147,7 +153,7 @@ def markdown_summary(run: RunResult) -> str:
         for s in scenarios:
             c = s.counts()
             out.append(
-                f"| `{s.name}` | **{'FAIL' if s.failed else 'PASS'}** | {c['pass']} | "
+                f"| `{s.name}` | **{scenario_badge(s)}** | {c['pass']} | "
                 f"{c['fail']} | {c['skip']} | {fmt_seconds(sum(s.phases.values()))} |"
             )
         out.append("")

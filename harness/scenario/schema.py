@@ -6,6 +6,7 @@ a scenario to another (does that endpoint exist?) live in lint.py.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 import shlex
@@ -24,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, core_schema
 
+from harness.features import AKA, FEATURES
 from harness.substrates import names as substrate_names
 from harness.topology import DEFAULT_SEGMENT, UNDERLAY_NIC, UPSTREAM
 
@@ -261,6 +263,23 @@ EndpointOrAddress = Annotated[str, AfterValidator(_endpoint_or_address)]
 HostPair = Annotated[list[HostName], Field(min_length=2, max_length=2), AfterValidator(_distinct)]
 
 
+def _feature(value: str) -> str:
+    if value not in FEATURES:
+        bare = value.rpartition(":")[2].lower()  # "kernel:gre" -> "gre"
+        close = [AKA[bare]] if bare in AKA else \
+            [name for name in FEATURES if name.startswith(bare)][:1] or \
+            difflib.get_close_matches(bare, FEATURES, n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown capability {value!r}{hint}; known: {', '.join(FEATURES)}")
+    return value
+
+
+#: a capability a check needs (see harness/features.py and `harness doctor`)
+Feature = Annotated[
+    str, AfterValidator(_feature), WithJsonSchema({"type": "string", "enum": list(FEATURES)})
+]
+
+
 def _int(low: int, high: int):
     return Annotated[StrictInt, Field(ge=low, le=high)]
 
@@ -334,7 +353,7 @@ class HostModel(Model):
 
 class CheckModel(Model):
     expect_failure: StrictBool = False
-    requires: list[str] = []
+    requires: list[Feature] = []
     #: the keys (as written in YAML) whose values are endpoints
     endpoint_keys: ClassVar[tuple[str, ...]] = ()
 

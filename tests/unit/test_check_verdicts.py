@@ -34,7 +34,10 @@ def fake_type():
                 raise Inconclusive("saw nothing")
             if mode == "crash":
                 raise RuntimeError("boom")
-            return Observation(mode == "present", f"behaviour {mode}", ["evidence line"])
+            if mode == "unproven":  # absent, but nothing shows the stimulus happened
+                return Observation(False, "saw nothing at all", ["evidence line"])
+            return Observation(mode == "present", f"behaviour {mode}", ["evidence line"],
+                               stimulus="the probe was sent")
 
     yield Fake
     REGISTRY.pop("fake")
@@ -54,11 +57,30 @@ def outcome(mode, expect_failure=False, requires=(), require_all=False, caps=Non
     ("inconclusive", False, Outcome.FAIL),
     ("inconclusive", True, Outcome.FAIL),  # seeing nothing never passes
     ("crash", True, Outcome.FAIL),
+    ("unproven", False, Outcome.FAIL),
+    ("unproven", True, Outcome.FAIL),  # absent without a stimulus proves nothing
 ])
 def test_verdicts(fake_type, mode, expect_failure, want):
     result = outcome(mode, expect_failure)
     assert result.outcome == want, result.reason
     assert result.id == "0-fake"
+
+
+def test_an_unproven_absence_is_inconclusive_and_names_what_was_missing(fake_type):
+    result = outcome("unproven", expect_failure=True)
+    assert result.reason == "inconclusive: saw nothing at all"
+
+
+def test_an_absence_carries_its_stimulus_as_evidence(fake_type):
+    result = outcome("absent", expect_failure=True)
+    assert result.reason == "fails as expected: behaviour absent"
+    assert "stimulus: the probe was sent" in result.evidence
+
+
+def test_unexpected_errors_are_told_in_the_users_terms(fake_type):
+    result = outcome("crash")
+    assert result.reason.startswith("internal error in the fake check (RuntimeError: boom)")
+    assert "harness bug" in result.reason
 
 
 def test_missing_capability_is_a_skip_that_names_it(fake_type):

@@ -186,7 +186,8 @@ def test_json_shape_and_round_trip(run: RunResult, tmp_path: Path) -> None:
         "skip",
     }
     assert data["substrate"] == "local" and data["duration"] == 12.3
-    assert data["summary"] == {"pass": 2, "fail": 4, "skip": 1, "failed": True}
+    assert data["summary"] == {"pass": 2, "fail": 4, "skip": 1, "failed": True,
+                               "outcome": "fail"}
 
     for source in (paths["json"], tmp_path):  # a file or the folder holding it
         again = load_results(source)
@@ -343,3 +344,45 @@ def test_write_reports_explicit_paths(run: RunResult, tmp_path: Path) -> None:
 def test_bring_up_errors_are_counted_in_headlines(run: RunResult) -> None:
     assert "**2 scenarios failed to come up**" in markdown_summary(run)
     assert "2 scenarios failed to come up" in render_html(run)
+
+
+def skipped_run() -> RunResult:
+    gre = ScenarioResult(name="gre", checks=[
+        CheckResult(id=f"{i}-gre", type="gre", outcome=Outcome.SKIP,
+                    reason="kernel has no gretap") for i in range(4)])
+    ok = ScenarioResult(name="ok", checks=[
+        CheckResult(id="0-ping", type="ping", outcome=Outcome.PASS, reason="fine")])
+    return RunResult(scenarios=[gre, ok])
+
+
+def test_a_scenario_whose_checks_all_skip_is_skipped_in_every_report(tmp_path: Path):
+    run = skipped_run()
+    gre = run.scenarios[0]
+    assert gre.outcome == Outcome.SKIP and not gre.failed
+    assert run.outcome == Outcome.PASS  # one scenario was shown to work
+    summary = markdown_summary(run)
+    assert "### SKIP `gre`" in summary and "| `gre` | **SKIP** |" in summary
+    assert "### PASS `ok`" in summary
+    suite = ET.fromstring(render_junit(run)).find("testsuite[@name='gre']")
+    assert suite.get("skipped") == "4"
+    assert suite.find("properties/property[@name='outcome']").get("value") == "skip"
+    html = render_html(run)
+    assert re.search(r'<span class="badge skip">SKIP</span>\s*<span class="mono">gre</span>', html)
+    write_reports(run, tmp_path)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert [s["outcome"] for s in data["scenarios"]] == ["skip", "pass"]
+    assert load_results(tmp_path).scenarios[0].outcome == Outcome.SKIP  # round trip
+
+
+def test_a_run_of_skipped_scenarios_only_is_skipped():
+    run = RunResult(scenarios=skipped_run().scenarios[:1])
+    assert run.outcome == Outcome.SKIP
+    assert markdown_summary(run).startswith("## LXD netlab: SKIPPED")
+    assert "<title>SKIPPED:" in render_html(run)
+
+
+def test_a_scenario_error_fails_every_check_whatever_it_recorded():
+    scenario = ScenarioResult(name="s", error="teardown left: namespace hl-x-host1", checks=[
+        CheckResult(id="0-ping", type="ping", outcome=Outcome.PASS, reason="fine")])
+    assert scenario.outcome == Outcome.FAIL
+    assert scenario.outcome_of(scenario.checks[0]) == Outcome.FAIL

@@ -199,7 +199,7 @@ def test_check_params_and_flags():
         checks:
           - ping: {among: [host1:app1, host1:app2, upstream]}
           - nat: {from: host1:app1, expect_source: 203.0.113.7, expect_failure: true}
-          - gre: {between: [host1, host2], requires: [kernel:gre]}
+          - gre: {between: [host1, host2], requires: [gretap]}
           - dhcp: {instance: host1:app1, expect: 172.31.0.80}
         """
     )
@@ -210,7 +210,7 @@ def test_check_params_and_flags():
         "count": 3,
     }
     assert nat.params["expect_source"] == "203.0.113.7" and nat.expect_failure
-    assert gre.requires == ("kernel:gre",) and gre.params == {"between": ["host1", "host2"]}
+    assert gre.requires == ("gretap",) and gre.params == {"between": ["host1", "host2"]}
     assert dhcp.params == {
         "instance": "host1:app1",
         "expect": "172.31.0.80",
