@@ -157,6 +157,9 @@ def wait_for_addresses(host: Host, client: pylxd.Client, timeout: float = 20) ->
     while pending and time.monotonic() - started < timeout:
         for name in sorted(pending):
             state = client.instances.get(name).state()
+            if state.status != "Running":  # stopped on purpose (`lxc stop`): nothing to wait for
+                pending.discard(name)
+                continue
             nics = [n for k, n in (state.network or {}).items() if k != "lo"]
             if any(a["family"] == "inet" for n in nics for a in n["addresses"]):
                 converged[name] = time.monotonic() - started
