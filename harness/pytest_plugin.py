@@ -60,7 +60,7 @@ class ScenarioFile(pytest.File):
         except ScenarioError as exc:
             yield InvalidScenario.from_parent(self, name="validate", error=str(exc))
             return
-        from harness.checks import planned_ids
+        from harness.checks.base import planned_ids
 
         substrate = self.config.getoption("substrate") or self.topology.substrate
         try:

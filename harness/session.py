@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pylxd
 
-from harness.checks import planned_ids, run_check
-from harness.checks.base import missing_capabilities
+from harness.checks.base import missing_capabilities, planned_ids, run_check
 from harness.checks.context import CheckContext
 from harness.interrupts import deferred_interrupts
 from harness.lxd.apply import apply_host, wait_for_addresses

@@ -14,10 +14,12 @@ A missing capability is a skip that names it.
 
 from __future__ import annotations
 
+import importlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from harness.checks import check_params
 from harness.checks.context import CheckContext, Inconclusive
 from harness.probes.runner import ProbeError
 from harness.results import CheckResult, Outcome
@@ -64,6 +66,10 @@ REGISTRY: dict[str, type[Check]] = {}
 
 
 def register(cls: type[Check]) -> type[Check]:
+    """Make `cls` the check of its type: its package's name (harness/checks/TYPE/check.py),
+    unless it names its `type` itself."""
+    if "type" not in cls.__dict__:
+        cls.type = cls.__module__.rpartition(".")[0].rpartition(".")[2]
     REGISTRY[cls.type] = cls
     return cls
 
@@ -73,8 +79,11 @@ def result_id(spec: CheckSpec, part: str) -> str:
 
 
 def check_for(spec: CheckSpec) -> Check:
+    if spec.type not in REGISTRY and spec.type in check_params():
+        importlib.import_module(f"harness.checks.{spec.type}.check")  # registers it
     if spec.type not in REGISTRY:
-        raise KeyError(f"unknown check type {spec.type!r}; known: {', '.join(sorted(REGISTRY))}")
+        known = sorted({*REGISTRY, *check_params()})
+        raise KeyError(f"unknown check type {spec.type!r}; known: {', '.join(known)}")
     return REGISTRY[spec.type](spec)
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pylxd
 
-from harness.checks import planned_ids
-from harness.checks.base import missing_capabilities
+from harness.checks.base import missing_capabilities, planned_ids
 from harness.checks.context import CheckContext
 from harness.lxd.apply import wait_for_addresses
 from harness.progress import progress

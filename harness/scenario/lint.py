@@ -11,8 +11,9 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from harness.checks import check_params
 from harness.scenario.errors import Problem
-from harness.scenario.schema import CHECK_TYPES, is_ipv4_address
+from harness.scenario.fields import is_ipv4_address, references
 from harness.scenario.yaml_lines import Path, line_of
 from harness.topology import (
     DEFAULT_BRIDGE,
@@ -441,33 +442,31 @@ def _tunnel_command_findings(assignments: list[tuple[str, str | None]]) -> Itera
 
 
 def rule_check_references(topology: Topology) -> Iterator[Finding]:
+    """Every name a check's parameters give exists (its type says which are names, see
+    `Ref` in fields.py), and the check's own rules hold (`CheckParams.lint`)."""
+    models = check_params()
     for check in topology.checks:
+        model = models.get(check.type)
+        if model is None:
+            continue
         base: Path = ("checks", check.index, check.type)
-        for key, value in check.params.items():
-            path = base + (key,)
-            if key in ENDPOINT_KEYS.get(check.type, ()):
-                values = value if isinstance(value, list) else [value]
-                for i, text in enumerate(values):
-                    if key == "expect_source" and is_ipv4_address(text):
-                        continue
-                    problem = endpoint_problem(topology, text)
-                    if problem:
-                        yield (path + (i,) if isinstance(value, list) else path), problem
-        params = check.params
-        if check.type == "dns":
-            host, _, network = params["server"].partition(":")
-            yield from _on_host(topology, base + ("server",), host, network, "networks")
-        elif check.type == "vlan":
-            host, _, iface = params["on"].partition(":")
-            yield from _on_host(topology, base + ("on",), host, iface, "parents")
-        elif check.type in ("gre", "vxlan"):
-            for i, host in enumerate(params["between"]):
-                if host not in topology.hosts:
-                    yield base + ("between", i), _unknown_host(topology, host)
+        for below, kind, value in references(model, check.params):
+            problem = _reference_problem(topology, kind, value)
+            if problem:
+                yield base + below, problem
+        for below, message in model.lint(topology, check.params):
+            yield base + below, message
 
 
-#: per check type, the parameters that name endpoints
-ENDPOINT_KEYS = {kind: model.endpoint_keys for kind, model in CHECK_TYPES.items()}
+def _reference_problem(topology: Topology, kind: str, value: str) -> str | None:
+    if kind == "endpoint":
+        return None if is_ipv4_address(value) else endpoint_problem(topology, value)
+    if kind == "host":
+        return None if value in topology.hosts else _unknown_host(topology, value)
+    host, _, name = value.partition(":")
+    found = list(_on_host(topology, (), host, name,
+                          "networks" if kind == "host_network" else "parents"))
+    return found[0][1] if found else None
 
 
 def _unknown_host(topology: Topology, host: str) -> str:
@@ -513,35 +512,6 @@ def endpoint_problem(topology: Topology, text: str) -> str | None:
     )
 
 
-def rule_mtu(topology: Topology) -> Iterator[Finding]:
-    """An MTU check can't expect more than the segments between its ends carry."""
-    for check in topology.checks:
-        if check.type != "mtu":
-            continue
-        src, dst = Endpoint.parse(check.params["from"]), Endpoint.parse(check.params["to"])
-        if src.node == dst.node:
-            continue
-        limit = min(_largest_mtu(topology, src.node), _largest_mtu(topology, dst.node))
-        expect = check.params["expect"]
-        if expect > limit:
-            yield (("checks", check.index, "mtu", "expect"),
-                   f"{expect} is larger than the MTU of the segments between {src.node} and "
-                   f"{dst.node} ({limit}): no packet that big gets through")  # fmt: skip
-
-
-def _largest_mtu(topology: Topology, node: str) -> int:
-    """The largest MTU among the segments `node` is plugged into (conservative bound)."""
-    segments = topology.segments
-    if node in topology.hosts:
-        names = {"lan"} | {nic.segment for nic in topology.hosts[node].interfaces.values()}
-    elif node in topology.peers:
-        names = {topology.peers[node].segment}
-    else:
-        names = set(segments)
-    mtus = [segments[name].mtu for name in names if name in segments]
-    return max(mtus, default=9000)
-
-
 RULES = (
     rule_names_clash,
     rule_host_objects,
@@ -550,6 +520,5 @@ RULES = (
     rule_devices,
     rule_commands,
     rule_check_references,
-    rule_mtu,
     rule_upstream_routes,
 )

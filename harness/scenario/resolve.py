@@ -7,13 +7,8 @@ import shlex
 from collections.abc import Iterator
 
 from harness.scenario.errors import Problem
-from harness.scenario.schema import (
-    CheckEntry,
-    HostModel,
-    ScenarioModel,
-    StageModel,
-    is_ipv4_address,
-)
+from harness.scenario.fields import is_ipv4_address, references
+from harness.scenario.schema import CheckEntry, HostModel, ScenarioModel, StageModel
 from harness.scenario.stages import pin_macs
 from harness.scenario.yaml_lines import Path, line_of
 from harness.topology import (
@@ -56,15 +51,9 @@ def implicit_peer_address(topology_hosts: dict[str, Host]) -> ipaddress.IPv4Inte
 def endpoint_values(entry: CheckEntry) -> Iterator[tuple[Path, str]]:
     """(path below the check, endpoint text) for every endpoint a check names."""
     params = entry.check.params()
-    for key in entry.check.endpoint_keys:
-        value = params.get(key)
-        if isinstance(value, list):
-            for i, item in enumerate(value):
-                yield (entry.type, key, i), item
-        elif isinstance(value, str):
-            if key == "expect_source" and is_ipv4_address(value):
-                continue
-            yield (entry.type, key), value
+    for below, kind, value in references(type(entry.check), params):
+        if kind == "endpoint" and not is_ipv4_address(value):
+            yield (entry.type, *below), value
 
 
 def resolve(
@@ -186,8 +175,6 @@ def _check(index: int, entry: CheckEntry, lines: dict[Path, int], stage: str = "
            base: Path = ()) -> CheckSpec:
     check = entry.check
     params = check.params()
-    if entry.type == "nat" and "expect_source" not in params:
-        params["expect_source"] = Endpoint.parse(params["from"]).node
     return CheckSpec(
         index=index,
         type=entry.type,

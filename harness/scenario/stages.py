@@ -67,7 +67,6 @@ def _findings(topology: Topology) -> Iterator[tuple[Path, str]]:
         _lxc_findings,
         created_links,
         rule_check_references,
-        rule_mtu,
     )
 
     seen: dict[str, int] = {}
@@ -102,9 +101,8 @@ def _findings(topology: Topology) -> Iterator[tuple[Path, str]]:
         view = dataclasses.replace(topology, checks=stage.checks, hosts={
             name: _as_of(host, names[name].networks, host_lines[name])
             for name, host in topology.hosts.items()})
-        for rule in (rule_check_references, rule_mtu):
-            for path, message in rule(view):
-                yield (*base, *path), message
+        for path, message in rule_check_references(view):
+            yield (*base, *path), message
 
 
 def _as_of(host: Host, networks: set[str], lines: list[tuple[str, ...]]) -> Host:

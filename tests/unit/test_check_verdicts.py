@@ -101,7 +101,7 @@ def test_unknown_check_type_fails():
 
 
 def test_ping_matrix_has_one_result_id_per_ordered_pair():
-    from harness.checks import planned_ids
+    from harness.checks.base import planned_ids
 
     spec = CheckSpec(2, "ping", {"among": ["a:x", "b", "upstream"]})
     ids = planned_ids(spec)

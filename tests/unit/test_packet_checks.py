@@ -6,8 +6,11 @@ import textwrap
 
 import pytest
 
-from harness.checks import dhcp, mac_filtering, mtu, vxlan
 from harness.checks.addresses import random_mac
+from harness.checks.dhcp import check as dhcp
+from harness.checks.mac_filtering import check as mac_filtering
+from harness.checks.mtu import check as mtu
+from harness.checks.vxlan import check as vxlan
 from harness.scenario import ScenarioError, load_text
 
 SCENARIO = """

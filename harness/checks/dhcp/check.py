@@ -65,7 +65,6 @@ class Exchange:
 
 @register
 class Dhcp(Check):
-    type = "dhcp"
 
     def observe(self, ctx: CheckContext, part: str) -> Observation:
         if "unique" in self.params:

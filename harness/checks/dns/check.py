@@ -7,7 +7,6 @@ from harness.checks.base import Check, CheckContext, Inconclusive, Observation, 
 
 @register
 class Dns(Check):
-    type = "dns"
 
     def observe(self, ctx: CheckContext, part: str) -> Observation:
         host, _, network = self.params["server"].partition(":")

@@ -23,7 +23,6 @@ VXLAN_PORTS = [fan.VXLAN_PORT, 4789]
 
 @register
 class Fan(Check):
-    type = "fan"
 
     def needed(self, ctx: CheckContext) -> tuple[str, ...]:
         return () if ctx.capability("fan_map")[0] else ("vxlan_external",)

@@ -22,7 +22,6 @@ TRANSPARENT_ETHERNET = 0x6558
 
 @register
 class Gre(Check):
-    type = "gre"
 
     def needed(self, ctx: CheckContext) -> tuple[str, ...]:
         hosts = [ctx.topology.hosts[h] for h in self.params["between"] if h in ctx.topology.hosts]

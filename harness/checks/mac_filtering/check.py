@@ -21,7 +21,6 @@ REPEAT = 3
 
 @register
 class MacFiltering(Check):
-    type = "mac_filtering"
 
     def observe(self, ctx: CheckContext, part: str) -> Observation:
         endpoint = self.params["instance"]

@@ -8,12 +8,11 @@ through the parent interface (macvlan never hands frames between parent and chil
 from __future__ import annotations
 
 from harness.checks.base import Check, CheckContext, Observation, register
-from harness.checks.ping import observe_ping
+from harness.checks.ping.check import observe_ping
 
 
 @register
 class Macvlan(Check):
-    type = "macvlan"
     needs = ("macvlan",)
 
     def observe(self, ctx: CheckContext, part: str) -> Observation:

@@ -20,7 +20,6 @@ PROBE_TIMEOUT = 1.0
 
 @register
 class Mtu(Check):
-    type = "mtu"
 
     def observe(self, ctx: CheckContext, part: str) -> Observation:
         source, target, expect = self.params["from"], self.params["to"], int(self.params["expect"])

@@ -11,7 +11,6 @@ from harness.topology import UPSTREAM, UPSTREAM_WAN_ADDRESS, Endpoint
 
 @register
 class Nat(Check):
-    type = "nat"
 
     def expected_source(self, ctx: CheckContext) -> str:
         source = Endpoint.parse(self.params["from"])

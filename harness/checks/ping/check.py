@@ -22,7 +22,6 @@ PARALLEL_SOURCES = 8
 
 @register
 class Ping(Check):
-    type = "ping"
 
     def pairs(self) -> list[tuple[str, str]]:
         if "among" in self.params:

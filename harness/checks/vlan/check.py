@@ -20,7 +20,6 @@ REPEAT = 3
 
 @register
 class Vlan(Check):
-    type = "vlan"
 
     def needed(self, ctx: CheckContext) -> tuple[str, ...]:
         host = self.params["on"].partition(":")[0]

@@ -23,7 +23,6 @@ LINUX_VXLAN_PORT = 8472
 
 @register
 class Vxlan(Check):
-    type = "vxlan"
     needs = ("vxlan",)
 
     def observe(self, ctx: CheckContext, part: str) -> Observation:
