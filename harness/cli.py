@@ -84,12 +84,17 @@ def _terminate_on_sigterm() -> None:
 
 # ---------------------------------------------------------------------- verbs
 def cmd_validate(args) -> int:
+    warned = False
     for topology in load_all(args.files, _variables(args.var)):
         checks = len(topology.checks) + sum(len(s.checks) for s in topology.stages)
         stages = f", {len(topology.stages)} stage(s)" if topology.stages else ""
-        print(f"{topology.source}: ok ({topology.name}: {len(topology.hosts)} host(s), "
+        for warning in topology.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        warned = warned or bool(topology.warnings)
+        verdict = "ok" if not topology.warnings else f"ok, {len(topology.warnings)} warning(s)"
+        print(f"{topology.source}: {verdict} ({topology.name}: {len(topology.hosts)} host(s), "
               f"{checks} check(s){stages})")
-    return EXIT_OK
+    return EXIT_INVALID if warned and args.strict else EXIT_OK
 
 
 def _inventory(path: str) -> str:
@@ -349,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="load, validate and lint scenario files")
     common(p)
+    p.add_argument("--strict", action="store_true",
+                   help="lint's warnings are errors too (exit 2)")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("run", help="up + verify + down for each scenario, then reports")

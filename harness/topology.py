@@ -160,6 +160,8 @@ class Topology:
     stages: tuple[Stage, ...] = ()
     #: prefix -> host: routes of the upstream router towards prefixes behind a host
     upstream_routes: dict[str, str] = field(default_factory=dict)
+    #: what lint thinks is probably a mistake, as `file:line field: message`
+    warnings: tuple[str, ...] = ()
 
     def node_names(self) -> set[str]:
         return set(self.hosts) | set(self.peers) | {UPSTREAM}

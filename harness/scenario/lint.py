@@ -38,8 +38,17 @@ Finding = tuple[Path, str]
 
 
 def lint(topology: Topology, lines: dict[Path, int], filename: str) -> list[Problem]:
+    return _problems(RULES, topology, lines, filename)
+
+
+def lint_warnings(topology: Topology, lines: dict[Path, int], filename: str) -> list[Problem]:
+    """What is probably a mistake but may be meant (`validate` prints it, `--strict` fails)."""
+    return _problems(WARNINGS, topology, lines, filename)
+
+
+def _problems(rules, topology: Topology, lines: dict[Path, int], filename: str) -> list[Problem]:
     findings: list[Finding] = []
-    for rule in RULES:
+    for rule in rules:
         findings.extend(rule(topology))
     return [
         Problem(filename, line_of(lines, path), ".".join(str(p) for p in path), message)
@@ -59,6 +68,15 @@ class HostNames:
     nics: set[str]  # the host's NICs (declared, and the underlay NIC)
     instances: set[str] = field(default_factory=set)
     profiles: set[str] = field(default_factory=set)
+    #: ("profile"|"instance", name) -> device -> its keys, as commands leave them
+    devices: dict[tuple[str, str], dict[str, dict[str, str]]] = field(default_factory=dict)
+    instance_profiles: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    subnets: dict[str, ipaddress.IPv4Interface] = field(default_factory=dict)
+    #: network -> tunnel protocols it carries (LXD tunnels; "vxlan" for fan bridges)
+    encapsulated: dict[str, set[str]] = field(default_factory=dict)
+    #: (owner, device) -> where its `mtu` was last given
+    mtu_given: dict[tuple[tuple[str, str], str], Path] = field(default_factory=dict)
+    where: Path = ()  # the line being read (for mtu_given)
 
     @property
     def parents(self) -> set[str]:
@@ -67,13 +85,59 @@ class HostNames:
     @classmethod
     def of(cls, host: Host) -> HostNames:
         links = {name for argv in host.setup for name in created_links(argv)}
-        return cls(
+        names = cls(
             networks=set(host.networks) | {DEFAULT_BRIDGE},
             links=links,
             nics=set(host.interfaces) | {UNDERLAY_NIC},
             instances=set(host.instances),
             profiles=set(host.profiles) | {"default"},
         )
+        names.devices[("profile", "default")] = {"eth0": {"type": "nic", "network": DEFAULT_BRIDGE}}
+        base: Path = ("hosts", host.name)
+        for kind, owners in (("profile", host.profiles), ("instance", host.instances)):
+            for owner, spec in owners.items():
+                names.devices[(kind, owner)] = {
+                    dev: dict(keys) for dev, keys in spec.devices.items()}
+                for dev, keys in spec.devices.items():
+                    if "mtu" in keys:
+                        names.mtu_given[((kind, owner), dev)] = (
+                            *base, f"{kind}s", owner, "devices", dev, "mtu")
+        names.instance_profiles = {name: inst.profiles for name, inst in host.instances.items()}
+        for net_name, net in host.networks.items():
+            names.learn_network(net_name, net.config)
+        names.encapsulated.update({link: {"vxlan"} for link in links if link.startswith("fan-")})
+        return names
+
+    def learn_network(self, name: str, config: dict[str, str | None]) -> None:
+        subnet = network_subnet({k: v for k, v in config.items() if v is not None})
+        if subnet is not None:
+            self.subnets[name] = subnet
+        protocols = {v for k, v in config.items()
+                     if k.startswith("tunnel.") and k.endswith(".protocol") and v}
+        if protocols:
+            self.encapsulated.setdefault(name, set()).update(protocols)
+
+    def nic(self, instance: str, device: str) -> dict[str, str]:
+        """The instance's device as LXD expands it: its profiles' in order, then its own."""
+        keys: dict[str, str] = {}
+        for profile in self.instance_profiles.get(instance, ("default",)):
+            keys.update(self.devices.get(("profile", profile), {}).get(device, {}))
+        keys.update(self.devices.get(("instance", instance), {}).get(device, {}))
+        return keys
+
+    def set_device(self, owner: tuple[str, str], device: str,
+                   assignments: list[tuple[str, str | None]], override: bool = False) -> None:
+        devices = self.devices.setdefault(owner, {})
+        if override and device not in devices:
+            devices[device] = dict(self.nic(owner[1], device))
+        keys = devices.setdefault(device, {})
+        for key, value in assignments:
+            if value:
+                keys[key] = value
+            else:  # `network=` clears a key
+                keys.pop(key, None)
+            if key == "mtu" and value:
+                self.mtu_given[(owner, device)] = self.where
 
 
 def created_links(argv: tuple[str, ...]) -> list[str]:
@@ -354,12 +418,102 @@ def rule_commands(topology: Topology) -> Iterator[Finding]:
                 yield path, message
 
 
+def rule_fanctl(topology: Topology) -> Iterator[Finding]:
+    """`fanctl up -u ADDRESS/PREFIX` names the host's own underlay address: the fan hands each
+    host the overlay slice its address maps to (the tutorial's 172.21.3.5 for 172.21.3.15)."""
+    for name, host in topology.hosts.items():
+        own = {host.underlay.ip} | {a.ip for argv in host.setup for a in _ip_addr_added(argv)}
+        for index, argv in enumerate(host.setup):
+            given = _fanctl_underlay(argv)
+            if given is not None and given.ip not in own:
+                yield (("hosts", name, "setup", index),
+                       f"fanctl up -u {given}: {given.ip} is not an address of {name} "
+                       f"(its underlay is {host.underlay.ip}); the fan maps each host's slice "
+                       "from its own address")
+
+
+def _fanctl_underlay(argv: tuple[str, ...]) -> ipaddress.IPv4Interface | None:
+    if not argv or os.path.basename(argv[0]) != "fanctl" or argv[1:2] != ("up",):
+        return None
+    args = list(argv[2:])
+    for i, arg in enumerate(args[:-1]):
+        if arg in ("-u", "--underlay"):
+            try:
+                return ipaddress.IPv4Interface(args[i + 1])
+            except ValueError:
+                return None
+    return None
+
+
+def _ip_addr_added(argv: tuple[str, ...]) -> list[ipaddress.IPv4Interface]:
+    """`ip addr add A.B.C.D/NN dev X` in a host's setup: an address of the host too."""
+    args = list(argv[1:])
+    if not argv or os.path.basename(argv[0]) != "ip" or len(args) < 3:
+        return []
+    if args[0] in ("addr", "address", "a") and args[1] in ("add", "a"):
+        try:
+            return [ipaddress.IPv4Interface(args[2])]
+        except ValueError:
+            return []
+    return []
+
+
+#: bytes an encapsulation adds to an instance's frame on the underlay (outer IP, UDP/GRE,
+#: inner Ethernet)
+ENCAPSULATION_OVERHEAD = {"vxlan": 50, "gre": 38}
+
+
+def warn_instance_mtu(topology: Topology) -> Iterator[Finding]:
+    """An instance NIC's `mtu` above what its network's encapsulation carries over the
+    underlay (the tutorial's 1498 on a VXLAN fan, which carries 1450): bigger packets are
+    dropped. A warning: a scenario may want to show exactly that."""
+    underlay_mtu = topology.segments[topology.default_segment].mtu
+    for name, host in topology.hosts.items():
+        names = HostNames.of(host)
+        for index, argv in enumerate(host.commands):
+            names.where = ("hosts", name, "commands", index)
+            list(_lxc_findings(host, names, argv))
+        warned: dict[Path, list[str]] = {}
+        for instance in sorted(names.instances):
+            for device in _device_names(names, instance):
+                nic = names.nic(instance, device)
+                network = nic.get("network") or nic.get("parent") or ""
+                protocols = names.encapsulated.get(network)
+                if not protocols or not nic.get("mtu", "").isdigit():
+                    continue
+                limit = underlay_mtu - max(ENCAPSULATION_OVERHEAD.get(p, 0) for p in protocols)
+                if int(nic["mtu"]) <= limit:
+                    continue
+                owner = ("instance", instance) if ((("instance", instance), device)
+                                                   in names.mtu_given) else None
+                path = names.mtu_given.get((owner, device)) if owner else next(
+                    (names.mtu_given[(("profile", p), device)]
+                     for p in reversed(names.instance_profiles.get(instance, ("default",)))
+                     if (("profile", p), device) in names.mtu_given), None)
+                path = path or ("hosts", name, "instances", instance)
+                warned.setdefault(path, []).append(
+                    f"mtu {nic['mtu']} of {instance}'s {device} is above what "
+                    f"{'/'.join(sorted(protocols)).upper()} on {network} carries over the "
+                    f"{underlay_mtu}-byte underlay ({limit}): bigger packets are dropped")
+        for path, messages in warned.items():
+            yield path, messages[0] + (f" (also {len(messages) - 1} more NIC(s))"
+                                       if len(messages) > 1 else "")
+
+
+def _device_names(names: HostNames, instance: str) -> list[str]:
+    found = set(names.devices.get(("instance", instance), {}))
+    for profile in names.instance_profiles.get(instance, ("default",)):
+        found |= set(names.devices.get(("profile", profile), {}))
+    return sorted(found)
+
+
 def _lxc_findings(host: Host, names: HostNames, argv: tuple[str, ...]) -> Iterator[str]:
     if os.path.basename(argv[0]) != "lxc":
         yield f"commands run lxc only (this one runs {argv[0]!r}): put host commands in setup"
         return
     args = [arg for arg in argv[1:] if not arg.startswith("-")]
     verb = args[:2]
+    yield from _twice_given(args)
 
     def need_instance(instance: str) -> Iterator[str]:
         if instance not in names.instances:
@@ -375,24 +529,34 @@ def _lxc_findings(host: Host, names: HostNames, argv: tuple[str, ...]) -> Iterat
         yield from need_instance(args[1])
     elif verb == ["config", "device"] and len(args) >= 4 and args[2] in DEVICE_VERBS:
         yield from need_instance(args[3])
-        if args[2] in ("set", "override", "add"):
-            yield from _parent_findings(host, names, _assignments(args[5:]))
+        if args[2] in ("set", "override", "add") and len(args) >= 5:
+            assignments = _assignments(args[5:] if args[2] != "add" else args[6:])
+            yield from _parent_findings(host, names, assignments)
+            names.set_device(("instance", args[3]), args[4], assignments,
+                             override=args[2] != "add")
+            yield from _address_findings(names, args[3], args[4], assignments)
     elif verb == ["profile", "create"] and len(args) >= 3:
         names.profiles.add(args[2])
     elif verb == ["profile", "device"] and len(args) >= 4 and args[2] in DEVICE_VERBS:
         if args[3] not in names.profiles:
             yield f"{host.name} has no profile {args[3]!r}"
-        if args[2] in ("set", "add"):
-            yield from _parent_findings(host, names, _assignments(args[5:]))
+        if args[2] in ("set", "add") and len(args) >= 5:
+            assignments = _assignments(args[5:] if args[2] == "set" else args[6:])
+            yield from _parent_findings(host, names, assignments)
+            names.set_device(("profile", args[3]), args[4], assignments)
     elif verb == ["network", "attach"] and len(args) >= 4:
         if args[2] not in names.parents:
             yield _unknown_parent(host, args[2])
         yield from need_instance(args[3])
+        names.set_device(("instance", args[3]), args[4] if len(args) > 4 else args[2],
+                         [("type", "nic"), (_nic_key(names, args[2]), args[2])])
     elif verb == ["network", "attach-profile"] and len(args) >= 4:
         if args[2] not in names.parents:
             yield _unknown_parent(host, args[2])
         if args[3] not in names.profiles:
             yield f"{host.name} has no profile {args[3]!r}"
+        names.set_device(("profile", args[3]), args[4] if len(args) > 4 else args[2],
+                         [("type", "nic"), (_nic_key(names, args[2]), args[2])])
     elif verb and verb[0] == "network" and verb[1:] and verb[1] in ("create", "set", "unset"):
         if len(args) < 3:
             return
@@ -400,7 +564,45 @@ def _lxc_findings(host: Host, names: HostNames, argv: tuple[str, ...]) -> Iterat
             names.networks.add(args[2])
         elif args[2] not in names.networks:
             yield f"network {args[2]!r} is not an LXD network of {host.name}"
-        yield from _tunnel_command_findings(_assignments(args[3:], bare_keys=verb[1] == "unset"))
+        assignments = _assignments(args[3:], bare_keys=verb[1] == "unset")
+        names.learn_network(args[2], dict(assignments))
+        yield from _tunnel_command_findings(assignments)
+
+
+def _nic_key(names: HostNames, parent: str) -> str:
+    return "network" if parent in names.networks else "parent"
+
+
+def _twice_given(args: list[str]) -> Iterator[str]:
+    """`lxc network create br0 ipv4.address=none ipv4.address=none`: LXD keeps the last."""
+    seen: dict[str, str] = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep:
+            continue
+        if key in seen:
+            same = "the same value" if seen[key] == value else f"{seen[key]!r}, then {value!r}"
+            yield f"{key} is given twice in one line ({same}): LXD keeps the last one"
+        seen[key] = value
+
+
+def _address_findings(names: HostNames, instance: str, device: str,
+                      assignments: list[tuple[str, str | None]]) -> Iterator[str]:
+    """A reservation outside the subnet of the NIC's network: LXD refuses it at apply time."""
+    for key, value in assignments:
+        if key != "ipv4.address" or not value:
+            continue
+        nic = names.nic(instance, device)
+        network = nic.get("network") or nic.get("parent") or ""
+        subnet = names.subnets.get(network)
+        try:
+            ip = ipaddress.IPv4Address(value)
+        except ValueError:
+            yield f"{value!r} is not an IPv4 address"
+            continue
+        if subnet is not None and ip not in subnet.network:
+            yield (f"{ip} is outside {subnet.network}, the subnet of {network} "
+                   f"({instance}'s {device}): LXD refuses the reservation")
 
 
 def _assignments(args: list[str], bare_keys: bool = False) -> list[tuple[str, str | None]]:
@@ -521,4 +723,6 @@ RULES = (
     rule_commands,
     rule_check_references,
     rule_upstream_routes,
+    rule_fanctl,
 )
+WARNINGS = (warn_instance_mtu,)

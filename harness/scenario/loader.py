@@ -6,6 +6,7 @@ no other exception escapes for bad input.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import traceback
 import types
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from harness.scenario.errors import Problem, ScenarioError
 from harness.scenario.linemap import LineMap, identity, line_map
-from harness.scenario.lint import lint
+from harness.scenario.lint import lint, lint_warnings
 from harness.scenario.resolve import resolve
 from harness.scenario.schema import ScenarioModel
 from harness.scenario.stages import lint_stages
@@ -52,7 +53,8 @@ def load_text(
     problems = lint(topology, lines, filename) + lint_stages(topology, lines, filename)
     if problems:
         raise ScenarioError(problems)
-    return topology
+    warnings = lint_warnings(topology, lines, filename)
+    return dataclasses.replace(topology, warnings=tuple(f"{p}" for p in warnings))
 
 
 def render_template(text: str, filename: str, variables: dict[str, str] | None = None) -> str:
