@@ -109,7 +109,11 @@ class CheckContext:
         return self.substrate.far_end(self.lab, host, iface)
 
     def address(self, text: str, nic: str = "eth0", wait: float = ADDRESS_WAIT) -> str:
-        """The IPv4 address other nodes use to reach `text`."""
+        """The IPv4 address other nodes use to reach `text` (an endpoint, or an address)."""
+        try:
+            return str(ipaddress.IPv4Address(text))
+        except ValueError:
+            pass
         endpoint = self.endpoint(text)
         if endpoint.node == UPSTREAM and endpoint.instance is None:
             return str(UPSTREAM_WAN_ADDRESS.ip)

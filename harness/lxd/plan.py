@@ -104,4 +104,8 @@ def format_plan(topology: Topology) -> str:
     ]
     for name, lines in plan(topology).items():
         out += ["", host_header(topology.hosts[name]), *lines]
+    if topology.upstream_routes:
+        out += ["", "# ---- the upstream router (outside LXD): routes to prefixes behind hosts"]
+        out += [_line("ip route add", prefix, "via", str(topology.hosts[host].underlay.ip))
+                for prefix, host in topology.upstream_routes.items()]
     return "\n".join(out) + "\n"

@@ -3,9 +3,11 @@
 `listen` runs in the receiving namespace: it binds the port when it is free (a TCP listener
 that accepts, a UDP socket that answers), and watches the namespace's IP stack with a raw
 socket, which sees every packet of the protocol that gets past the namespace's input path,
-whether or not a program owns the port. `connect` runs in the sending namespace: it sends
-the stimulus through the kernel's own sockets and sniffs its outgoing interface, so that what
-came back is known exactly: a handshake, a TCP RST, an ICMP error (and from whom), or nothing.
+whether or not a program owns the port. It says "ready" only once the watcher has seen a
+sentinel of its own, sent to the namespace's loopback. `connect` runs in the sending
+namespace: it sends the stimulus through the kernel's own sockets and sniffs its outgoing
+interface (proven listening the same way, with a sentinel frame), so that what came back is
+known exactly: a handshake, a TCP RST, an ICMP error (and from whom), or nothing.
 
 Every stimulus carries a token (in the TCP payload after the handshake, the UDP payload, the
 ICMP echo data), so arrivals are matched to this probe and to nothing else on the wire.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import random
+import secrets
 import select
 import signal
 import socket
@@ -25,9 +28,12 @@ from collections.abc import Callable
 from scapy.config import conf
 from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import ICMP, IP, TCP, UDP, ICMPerror, IPerror, TCPerror, UDPerror
+from scapy.layers.l2 import Ether
 from scapy.packet import Raw
-from scapy.sendrecv import AsyncSniffer
+from scapy.sendrecv import AsyncSniffer, sendp
 from scapy.utils import wrpcap
+
+from harness.probes.listening import SENTINEL_ETHERTYPE, STOP_SIGNAL
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; Python < 3.12 lacks the name
 PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "icmp": socket.IPPROTO_ICMP}
@@ -50,13 +56,14 @@ def listen(proto: str, port: int = 0, token: str = "", duration: float = 5.0,
     """
     number = PROTOCOLS[proto]
     stop = threading.Event()
-    # SIGTERM (runner.Running.finish_early): the sender is done, answer with what was seen
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # the check's stop (runner.Running.stop): the sender is done, answer with what was seen
+    signal.signal(STOP_SIGNAL, lambda *_: stop.set())
     result: dict = {"proto": proto, "port": port, "bound": False, "bind_error": None,
                     "arrivals": [], "accepted": [], "answered": [], "addresses": _addresses()}
     watcher = socket.socket(socket.AF_INET, socket.SOCK_RAW, number)
     server = _bind(proto, port, result)
     try:
+        result["listening_after"] = round(_prove_listening(watcher, proto, port), 3)
         if ready is not None:
             ready()
         deadline = time.monotonic() + duration
@@ -71,11 +78,16 @@ def listen(proto: str, port: int = 0, token: str = "", duration: float = 5.0,
                     _watch(watcher.recv(65535), proto, port, token, result)
                 elif sock is server and proto == "tcp":
                     client, peer = server.accept()
+                    if peer[0].startswith("127."):  # the sentinel's own connection
+                        client.close()
+                        continue
                     client.setblocking(False)
                     clients.append(client)
                     result["accepted"].append({"from": peer[0], "sport": peer[1], "data": ""})
                 elif sock is server:
                     data, ancillary, _flags, peer = server.recvmsg(65535, 256)
+                    if peer[0].startswith("127."):  # the sentinel
+                        continue
                     text = data.decode(errors="replace")
                     # answer from the address it was sent to (conntrack and NAT expect that)
                     server.sendmsg([f"answer {text}".encode()], _pktinfo(ancillary), 0, peer)
@@ -89,6 +101,49 @@ def listen(proto: str, port: int = 0, token: str = "", duration: float = 5.0,
         if server is not None:
             server.close()
     return result
+
+
+def _prove_listening(watcher: socket.socket, proto: str, port: int,
+                     within: float = 10.0) -> float:
+    """Seconds until the watcher saw a packet of the protocol that this namespace sent to its
+    own loopback (the port's SYN, a datagram, an echo request): only then is it listening."""
+    mark = f"harness-sentinel-{secrets.token_hex(4)}".encode()
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        _send_sentinel(proto, port, mark)
+        until = time.monotonic() + 0.2
+        while time.monotonic() < until:
+            readable, _, _ = select.select([watcher], [], [], 0.05)
+            if readable and _is_sentinel(IP(watcher.recv(65535)), proto, port, mark):
+                return time.monotonic() - started
+    raise RuntimeError(f"the {proto} watcher never saw its own sentinel on loopback in "
+                       f"{within:.0f} s: it is not listening")
+
+
+def _send_sentinel(proto: str, port: int, mark: bytes) -> None:
+    if proto == "udp":
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(mark, ("127.0.0.1", port))
+    elif proto == "tcp":
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setblocking(False)
+            try:
+                sock.connect(("127.0.0.1", port))
+            except (BlockingIOError, ConnectionRefusedError):
+                pass
+    else:
+        with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
+            sock.sendto(bytes(ICMP(type=8, id=1, seq=1) / Raw(mark)), ("127.0.0.1", 0))
+
+
+def _is_sentinel(packet, proto: str, port: int, mark: bytes) -> bool:
+    if packet.src != "127.0.0.1":
+        return False
+    if proto == "tcp":
+        return packet.haslayer(TCP) and packet[TCP].dport == port
+    if proto == "udp":
+        return packet.haslayer(UDP) and mark in bytes(packet[UDP].payload)
+    return packet.haslayer(ICMP) and mark in bytes(packet[ICMP].payload)
 
 
 def _addresses() -> list[str]:
@@ -148,6 +203,8 @@ def _read_client(client: socket.socket, clients: list[socket.socket], result: di
 
 def _watch(data: bytes, proto: str, port: int, token: str, result: dict) -> None:
     packet = IP(data)
+    if packet.src.startswith("127."):
+        return  # the sentinel, or this namespace talking to itself
     arrival: dict = {"src": packet.src, "dst": packet.dst, "at": time.monotonic()}
     if proto == "tcp" and packet.haslayer(TCP):
         segment = packet[TCP]
@@ -199,13 +256,7 @@ def connect(proto: str, dst: str, port: int = 0, token: str = "", timeout: float
                     "sport": None, "sent": 0, "outcome": "silence", "errno": None,
                     "handshake": False, "answer": None, "answer_from": None, "rst_from": None,
                     "icmp_errors": [], "seen_leaving": 0, "seconds": 0.0, "pcap": pcap}
-    started_sniffing = threading.Event()
-    sniffer = AsyncSniffer(iface=route_iface, filter=f"host {dst} or icmp", store=True,
-                           promisc=False, started_callback=started_sniffing.set)
-    sniffer.start()
-    if not started_sniffing.wait(5):
-        sniffer.stop(join=True)
-        raise RuntimeError(f"the capture on {route_iface} did not start in 5 s")
+    sniffer = _listening_sniffer(route_iface, f"host {dst} or icmp")
     started = time.monotonic()
     try:
         if proto == "tcp":
@@ -237,6 +288,35 @@ def _neighbour(address: str) -> str | None:
     except OSError:
         pass
     return None
+
+
+def _listening_sniffer(iface: str, bpf: str, within: float = 10.0) -> AsyncSniffer:
+    """A capture of `iface` that has seen a sentinel frame of its own go out (so it is
+    listening); the sentinels are not kept."""
+    mark = f"harness-sentinel-{secrets.token_hex(4)}".encode()
+    seen = threading.Event()
+
+    def keep(packet) -> bool:
+        if packet.haslayer(Ether) and packet[Ether].type == SENTINEL_ETHERTYPE:
+            if packet.haslayer(Raw) and mark in bytes(packet[Raw].load):
+                seen.set()
+            return False
+        return True
+
+    sniffer = AsyncSniffer(iface=iface, filter=f"({bpf}) or ether proto {SENTINEL_ETHERTYPE:#06x}",
+                           lfilter=keep, store=True, promisc=False)
+    sniffer.start()
+    source = "02:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(5))
+    sentinel = Ether(src=source, dst=source, type=SENTINEL_ETHERTYPE) / Raw(mark)
+    started, pause = time.monotonic(), 0.01
+    while not seen.wait(pause):
+        pause = min(pause * 2, 0.2)
+        if time.monotonic() - started > within:
+            sniffer.stop(join=True)
+            raise RuntimeError(f"the capture on {iface} never saw its own sentinel frame in "
+                               f"{within:.0f} s: it is not listening")
+        sendp(sentinel, iface=iface, verbose=False)
+    return sniffer
 
 
 def _errno_name(exc: OSError) -> str:

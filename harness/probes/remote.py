@@ -59,8 +59,6 @@ class RemoteRunning:
             raise ProbeError(f"probe {self.name} on {self.server.host} gave no answer in "
                              f"{timeout:.0f} s") from None
 
-    def finish_early(self) -> None:
-        """Remote probes run for their whole duration (see runner.Running.finish_early)."""
 
     def stop(self) -> None:
         """End a sniffer's window now that the stimulus is over (see probes/listening.py)."""

@@ -78,11 +78,6 @@ class Running:
     conn: Connection
     timeout: float
 
-    def finish_early(self) -> None:
-        """Ask a probe that waits for something (flow.listen) to answer now: SIGTERM, which
-        such a probe turns into an early end; `result()` then has its answer."""
-        if self.process.is_alive():
-            self.process.terminate()
 
     def stop(self) -> None:
         """End a sniffer's window now that the stimulus is over (see probes/listening.py)."""

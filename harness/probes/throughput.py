@@ -28,6 +28,16 @@ PAYLOAD = 1400  # a datagram fits a 1500-byte MTU unfragmented
 SLICE = 0.1  # seconds per receiver time slice
 MAX_SECONDS = 10.0
 MAX_BYTES = 200_000_000
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's value
+
+
+def _arrival(ancillary: list) -> float:
+    """The kernel's receive time (SCM_TIMESTAMPNS), else now."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", data[:16])
+            return seconds + nanoseconds / 1e9
+    return time.time()
 
 
 def send(dst: str, port: int, token: str, mbit: float, seconds: float = 3.0,
@@ -103,34 +113,39 @@ def receive(port: int, token: str, seconds: float = 5.0, quiet: float = 0.5,
     mark = token.encode()[:8].ljust(8, b"\0")
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    # the kernel's arrival time of each datagram: a receiver the scheduler makes late reads
+    # a burst from its buffer, which must not look like a burst on the wire
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     sock.bind(("0.0.0.0", port))
     sock.setblocking(False)
     if ready is not None:
         ready()
     slices: list[int] = []
-    first = last = None
+    first = last = None  # kernel arrival times (seconds, wall clock)
+    read_last = None  # when this loop last read one (monotonic)
     datagrams = frame_bytes = highest = 0
     senders: set[str] = set()
     deadline = time.monotonic() + seconds
     try:
         while True:
             now = time.monotonic()
-            if now >= deadline or (last is not None and now - last > quiet):
+            if now >= deadline or (read_last is not None and now - read_last > quiet):
                 break
             readable, _, _ = select.select([sock], [], [], min(0.05, deadline - now))
             if not readable:
                 continue
             while True:
                 try:
-                    data, peer = sock.recvfrom(65535)
+                    data, ancillary, _flags, peer = sock.recvmsg(65535, 64)
                 except BlockingIOError:
                     break
                 if len(data) < HEADER.size or data[:8] != mark:
                     continue
-                now = time.monotonic()
-                first = now if first is None else first
-                last = now
-                index = int((now - first) / SLICE)
+                read_last = time.monotonic()
+                arrived = _arrival(ancillary)
+                first = arrived if first is None else first
+                last = arrived
+                index = max(0, int((arrived - first) / SLICE))
                 slices.extend([0] * (index + 1 - len(slices)))
                 size = len(data) + FRAME_OVERHEAD
                 slices[index] += size
@@ -147,6 +162,7 @@ def receive(port: int, token: str, seconds: float = 5.0, quiet: float = 0.5,
                 packets = sniffer.results
             wrpcap(pcap, packets or [], linktype=1)
     return {"port": port, "datagrams": datagrams, "frame_bytes": frame_bytes,
+            "clock": "kernel arrival time",
             "seconds": round((last - first), 3) if first is not None and last else 0.0,
             "slice": SLICE, "slices": slices, "lost": max(0, highest + 1 - datagrams),
             "senders": sorted(senders)}

@@ -3,10 +3,12 @@
 A check that cannot fail proves nothing. Every file in broken/ misconfigures something on
 purpose (no MAC filtering, no NAT, wrong reservations and ranges, macvlan from its own host,
 a wrong VNI, port and group, an MTU the tunnel does not carry, the wrong VLAN, a host left off
-the fan) or stops an instance; the checks are written as if all were well. Each must fail
-with an observation, except where nothing can be observed (a stopped instance): there it
-must fail as inconclusive, also under expect_failure, never "fail as expected". One lab per
-file carries as many broken things as it can, to keep this quick.
+the fan, no IP filtering, no route, no limit, an ACL without the rule, a forward to the wrong
+port, a routed address nobody looks up) or stops an instance; the checks are written as if
+all were well. Each must fail with an observation, except where nothing can be observed (a
+stopped instance): there it must fail as inconclusive, also under expect_failure, never
+"fail as expected". One lab per file carries as many broken things as it can, to keep this
+quick.
 
 GRE is not here: this kernel has no gretap (LXD's GRE tunnels), and GRE through Open
 vSwitch's userspace datapath has no key to get wrong that a local lab could show; the wrong
@@ -44,6 +46,22 @@ EXPECTED_FAILURES = {
         "9-ping": INCONCLUSIVE + "instance host1:app3 is not running",
         "10-nat": INCONCLUSIVE,
         "11-mac_filtering": INCONCLUSIVE,
+    },
+    "lxd-suite.yaml": {
+        "0-ip_filtering": "spoofed IPv4 source and spoofed ARP sender frames reached "
+                          "host1:lxdbr1337",
+        "1-ping": "0 replies",
+        "2-mtu": "expected 1400, the largest that passes is 1500",
+        "3-bandwidth": "more than 10 +- 20%",
+        "4-start_refused": "LXD started host1:app3",
+    },
+    "lxd-suite-acl.yaml": {
+        "0-flow": "rejected with ICMP destination unreachable (port unreachable) from "
+                  "10.13.37.1 (host1 lxdbr1337)",
+        "1-flow": "dropped: no answer, no RST, no ICMP error",
+        "2-flow": "rejected with ICMP destination unreachable (port unreachable) from "
+                  "172.31.0.11 (host1)",
+        "3-flow": "rejected with a TCP RST from 172.31.0.11 (host1)",
     },
     "macvlan.yaml": {
         "0-macvlan": "not reachable from host1",

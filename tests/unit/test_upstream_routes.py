@@ -39,3 +39,10 @@ def test_bad_routes_are_input_errors_with_their_line(routes, message):
     with pytest.raises(ScenarioError) as info:
         load(routes)
     assert message in str(info.value) and ":4 " in str(info.value)
+
+
+def test_the_plan_shows_the_upstream_routes():
+    from harness.lxd.plan import format_plan
+
+    assert format_plan(load("{10.99.0.0/24: host1}")).endswith(
+        "ip route add 10.99.0.0/24 via 172.31.0.11\n")

@@ -7,14 +7,15 @@ from typing import Any
 
 from pydantic import Field
 
-from harness.scenario.fields import CheckParams, Endpoint, bounded, spoken
+from harness.scenario.fields import CheckParams, Endpoint, EndpointOrAddress, bounded, spoken
 from harness.topology import Endpoint as Where
 from harness.topology import Topology
 
 
 class MtuCheck(CheckParams):
     from_: Endpoint = Field(alias="from")
-    to: Endpoint
+    #: an endpoint, or an address (one routed to an instance with ipv4.routes, for example)
+    to: EndpointOrAddress
     expect: bounded(68, 9000)
 
     @classmethod

@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from harness.scenario.fields import CheckParams, Endpoint, bounded, spoken
+from harness.scenario.fields import CheckParams, Endpoint, EndpointOrAddress, bounded, spoken
 
 
 class PingCheck(CheckParams):
     from_: Endpoint | None = Field(None, alias="from")
-    to: Endpoint | None = None
+    #: an endpoint, or an address (one routed to an instance with ipv4.routes, for example)
+    to: EndpointOrAddress | None = None
     among: Annotated[list[Endpoint], Field(min_length=2)] | None = None
     #: pairs of `among` ("A->B") that must NOT reach each other
     unreachable: list[str] = []
