@@ -76,6 +76,14 @@ class Host:
     profiles: dict[str, LxdProfile] = field(default_factory=dict)
     instances: dict[str, Instance] = field(default_factory=dict)
     commands: tuple[tuple[str, ...], ...] = ()
+    #: lines the stages of a training lab run on this host later: the host gets the tools
+    #: they need (Open vSwitch, fanctl) from the start
+    stage_lines: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def tool_lines(self) -> tuple[tuple[str, ...], ...]:
+        """Every host-level line this host will run: setup, then the stages' lines."""
+        return self.setup + self.stage_lines
 
     @property
     def gateway(self) -> ipaddress.IPv4Address:

@@ -4,7 +4,8 @@
 #                             Incus from Debian: bookworm-backports on 12, main on 13) + the .venv
 #   scripts/setup.sh --test   also what the test suite needs: chromium (HTML report test),
 #                             openssh-server (ssh substrate), Vagrant + libvirt + QEMU (VM tier),
-#                             and ShellCheck (the workflow lint checks shell lines with it)
+#                             ShellCheck (the workflow lint checks shell lines with it) and
+#                             tmux (the training-lab test types at a terminal)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +13,7 @@ packages=(lxd dnsmasq-base busybox-static nftables bridge-utils iproute2 openvsw
           tcpdump file ethtool graphviz iputils-ping python3-venv procps)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(chromium openssh-server vagrant vagrant-libvirt libvirt-daemon-system
-             qemu-system-x86 qemu-utils debootstrap shellcheck)
+             qemu-system-x86 qemu-utils debootstrap shellcheck tmux)
 fi
 
 if [[ $(id -u) -ne 0 ]]; then

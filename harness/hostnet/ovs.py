@@ -30,9 +30,10 @@ class OvsError(RuntimeError):
 
 
 def needed_by(host: Host) -> bool:
-    """A host needs OVS when its setup runs ovs-* tools or a network uses the OVS driver."""
+    """A host needs OVS when its setup (or a training lab's stage) runs ovs-* tools or a
+    network uses the OVS driver."""
     runs_ovs_tool = any(argv and os.path.basename(argv[0]).startswith("ovs-")
-                        for argv in host.setup)
+                        for argv in host.tool_lines)
     ovs_network = any(net.config.get("bridge.driver") == "openvswitch"
                       for net in host.networks.values())
     return runs_ovs_tool or ovs_network

@@ -124,9 +124,6 @@ def cmd_lab_start(args: argparse.Namespace) -> int:
         done()
     _record_start(args, course, "harness lab start")
     print(f"{topology.name} is up (run {lab.run_id}, substrate {lab.substrate})")
-    wanted = topology.stages[index].name
-    if wanted in course.skipped:
-        print(f"Stage {wanted} cannot run here ({course.skipped[wanted]}): skipped")
     _announce(course, topology)
     return EXIT_OK
 

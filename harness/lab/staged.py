@@ -19,7 +19,7 @@ from harness.results import CheckResult, Outcome
 from harness.session import ScenarioRun, probe_runner
 from harness.shell import CommandError
 from harness.substrates.base import Lab, Substrate
-from harness.topology import CheckSpec, Stage, Topology
+from harness.topology import CheckSpec, Host, Stage, Topology
 
 
 class SolutionError(RuntimeError):
@@ -43,15 +43,34 @@ def apply_solution(substrate: Substrate, lab: Lab, topology: Topology, stage: St
     """Run the stage's solution lines host by host, then wait for the instances' leases."""
     for host_name, lines in stage.solution.items():
         runner = substrate.runner(lab.hosts[host_name])
+        client = pylxd.Client(endpoint=lab.hosts[host_name].lxd_socket)
         for argv in lines:
             try:
                 runner(list(argv))
             except CommandError as exc:
                 raise SolutionError(f"{host_name}: `{' '.join(argv)}` failed "
                                     f"(exit {exc.returncode}): {exc.output}") from exc
+            if argv[0] == "lxc":
+                keep_macs(client, topology.hosts[host_name], set(argv[1:]))
     for host_name in stage.solution:
         client = pylxd.Client(endpoint=lab.hosts[host_name].lxd_socket)
         wait_for_addresses(topology.hosts[host_name], client, timeout=8)
+
+
+def keep_macs(client: pylxd.Client, host: Host, named: set[str]) -> None:
+    """Put back the fixed MACs a line made LXD forget: removing a NIC drops its
+    `volatile.NIC.hwaddr`, and LXD makes up a random one for the NIC that takes its place.
+    The instance uses the MAC again from its next restart (which such stages do)."""
+    for name in named & set(host.instances):
+        pinned = {key: value for key, value in host.instances[name].config.items()
+                  if key.startswith("volatile.") and key.endswith(".hwaddr")}
+        if not pinned:
+            continue
+        instance = client.instances.get(name)
+        drifted = {k: v for k, v in pinned.items() if instance.config.get(k) != v}
+        if drifted:
+            instance.config.update(drifted)
+            instance.save(wait=True)
 
 
 def all_checks(topology: Topology) -> list[CheckSpec]:

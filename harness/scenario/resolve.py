@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import shlex
 from collections.abc import Iterator
@@ -105,6 +106,9 @@ def resolve(
     stages = tuple(_stage(position, stage, lines) for position, stage in enumerate(model.stages))
     if stages:  # a training lab: the same MACs (so the same leases) on every start
         hosts = pin_macs(model.name, hosts)
+        hosts = {name: dataclasses.replace(host, stage_lines=tuple(
+            argv for stage in stages for argv in stage.solution.get(name, ())))
+            for name, host in hosts.items()}
     topology = Topology(
         name=model.name,
         description=model.description,

@@ -39,6 +39,15 @@ def test_modeline_is_a_plain_comment_to_the_loader():
 
 
 def test_the_design_docs_scenario_example_loads():
-    (example,) = yaml_blocks(DOCS / "design.md")
+    (example,) = [b for b in yaml_blocks(DOCS / "design.md") if b.startswith("name:")]
     topology = load_text(example, "design.md")
     assert topology.name == "custom-bridge" and len(topology.checks) == 5
+
+
+def test_the_stages_examples_load():
+    (example,) = [b for b in yaml_blocks(DOCS / "design.md") if b.startswith("name:")]
+    (stages,) = [b for b in yaml_blocks(DOCS / "design.md") if b.startswith("stages:")]
+    topology = load_text(example + stages, "design-stages.yaml")
+    assert [s.name for s in topology.stages] == ["custom-bridge"]
+    (course,) = [b for b in yaml_blocks(DOCS / "labs.md") if "stages:" in b]
+    assert [s.name for s in load_text(course, "labs.md").stages] == ["custom-bridge", "attach"]

@@ -136,7 +136,8 @@ class LocalSubstrate(Substrate):
                     node.tool_dir = str(tool_dir)
                 progress.info("%s: Open vSwitch started (datapath %s)", host.name,
                               node.ovs_datapath)
-        if any(argv[0] == "fanctl" for argv in host.setup) and shutil.which("fanctl") is None:
+        if (any(argv[0] == "fanctl" for argv in host.tool_lines)
+                and shutil.which("fanctl") is None):
             peers = [str(h.underlay.ip) for h in topology.hosts.values() if h.name != host.name]
             write_fanctl(tool_dir, peers, fan_map=lab.capabilities.get("fan_map", False))
             node.tool_dir = str(tool_dir)
