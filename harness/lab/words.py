@@ -29,8 +29,10 @@ def _part(result: CheckResult) -> str:
 
 
 def plain_reason(reason: str) -> str:
-    """A check's reason on one line (no traceback); LXD's "Not found" as what is missing."""
+    """A check's reason on one line (no traceback), in plain words."""
     reason = reason.strip().splitlines()[0] if reason.strip() else reason
+    # "inconclusive" is for reports; a learner needs what was missing
+    reason = reason.removeprefix("inconclusive: ")
     if reason.startswith("error: NotFound: "):
         what = reason.removeprefix("error: NotFound: ").removesuffix(" not found")
         return f"{what.lower()} does not exist (LXD: not found)"

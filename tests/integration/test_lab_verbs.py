@@ -43,7 +43,7 @@ def test_a_learner_works_through_the_stages(work_root, tmp_path):
         assert check.returncode == 1
         assert "FAIL  the DNS server of lxdbr1337 on host1 answers upstream.test" in check.stdout
         assert "hint: `lxc network create NAME KEY=VALUE...`" in check.stdout
-        assert "network does not exist" in check.stdout
+        assert "why:  host1 has no LXD network 'lxdbr1337'" in check.stdout
         assert (tmp_path / "results.json").exists()
 
         ok(harness(work_root, "exec", "host1", "--", "lxc network create lxdbr1337 "

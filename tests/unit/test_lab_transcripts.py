@@ -53,5 +53,7 @@ def test_learner_words():
     assert describe(nat).startswith("it must NOT be true that app2 on host1 reaches")
     assert plain_reason("probe error: boom\nTraceback (most recent call last):\n  x") == \
         "probe error: boom"
+    assert plain_reason("inconclusive: host1 has no LXD network 'x'") == \
+        "host1 has no LXD network 'x'"
     assert plain_reason("error: NotFound: Network not found") == \
         "network does not exist (LXD: not found)"
