@@ -2,10 +2,14 @@
 
     sudo .venv/bin/python bench/soak.py                    # every scenarios/*.yaml, 20 times
     sudo .venv/bin/python bench/soak.py -n 3 scenarios/custom-bridge.yaml scenarios/static-ip.yaml
+    sudo .venv/bin/python bench/soak.py -n 20 -j 2                # 20 rounds of `run -j 2`
+    sudo .venv/bin/python bench/soak.py -n 10 -j 2 --hog 2        # ... beside 2 busy loops
 
 A run counts as passed when `harness run` exits 0 (every check passed or skipped, nothing
-left behind). Flaky checks are listed with how often they failed and their last reason.
-Runs are sequential so that timings are comparable; reports go to a temporary folder.
+left behind); with -j, a round is one `harness run -j N` of every file, and each scenario
+counts by its own outcome. Flaky checks are listed with how often they failed and their last
+reason. Without -j runs are sequential so that timings are comparable; reports go to a
+temporary folder. `--hog N` keeps N processes spinning on the CPU meanwhile (a busy machine).
 """
 
 from __future__ import annotations
@@ -61,6 +65,43 @@ def run_once(scenario: Path, out: Path, tally: Tally, extra: list[str]) -> bool:
     return passed
 
 
+def run_round(scenarios: list[Path], out: Path, tallies: dict[str, Tally], extra: list[str],
+              jobs: int) -> bool:
+    """One `harness run -j JOBS` of every scenario; each scenario tallied on its own."""
+    started = time.monotonic()
+    result = subprocess.run([HARNESS, "run", "-j", str(jobs), *map(str, scenarios), "--out",
+                             str(out), "--json", str(out / "r.json"), *extra],
+                            cwd=REPO, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    took = time.monotonic() - started
+    try:
+        runs = json.loads((out / "r.json").read_text())["scenarios"]
+    except (OSError, ValueError):
+        for tally in tallies.values():
+            tally.runs += 1
+            tally.errors[f"exit {result.returncode}: {result.stderr.strip()[-200:]}"] += 1
+        return False
+    for scenario_result in runs:
+        tally = tallies[Path(scenario_result["source"]).stem]
+        tally.runs += 1
+        passed = scenario_result.get("outcome", "fail") != "fail"
+        tally.passed += passed
+        tally.durations.append(sum(scenario_result["phases"].values()) or took)
+        for phase, seconds in scenario_result["phases"].items():
+            tally.phases.setdefault(phase, []).append(seconds)
+        if scenario_result["error"]:
+            tally.errors[scenario_result["error"][:200]] += 1
+        for check in scenario_result["checks"]:
+            if check["outcome"] == "fail":
+                tally.check_failures[check["id"]] += 1
+                tally.last_reason[check["id"]] = check["reason"]
+    return result.returncode == 0
+
+
+def hogs(count: int) -> list[subprocess.Popen]:
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(count)]
+
+
 def report(name: str, tally: Tally) -> str:
     median = statistics.median(tally.durations) if tally.durations else 0.0
     phases = ", ".join(f"{p} {statistics.median(v):.1f} s" for p, v in tally.phases.items())
@@ -79,17 +120,36 @@ def main() -> int:
                         help="scenario files (default: scenarios/*.yaml)")
     parser.add_argument("-n", "--times", type=int, default=20, help="runs per scenario")
     parser.add_argument("--workdir", help="work folder for the labs")
+    parser.add_argument("-j", "--jobs", type=int, default=1,
+                        help="rounds of `harness run -j JOBS` over every file")
+    parser.add_argument("--hog", type=int, default=0, metavar="N",
+                        help="keep N busy loops running beside the runs")
     args = parser.parse_args()
     scenarios = args.scenarios or sorted((REPO / "scenarios").glob("*.yaml"))
     extra = ["--workdir", args.workdir] if args.workdir else []
-    results = {}
-    with tempfile.TemporaryDirectory(prefix="harness-soak-") as tmp:
-        for scenario in scenarios:
-            tally = results[scenario.stem] = Tally()
-            for i in range(args.times):
-                passed = run_once(scenario, Path(tmp) / f"{scenario.stem}-{i}", tally, extra)
-                print(f"{scenario.stem} {i + 1}/{args.times}: {'pass' if passed else 'FAIL'} "
-                      f"({tally.durations[-1]:.1f} s)", file=sys.stderr, flush=True)
+    results = {scenario.stem: Tally() for scenario in scenarios}
+    busy = hogs(args.hog)
+    started = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="harness-soak-") as tmp:
+            if args.jobs > 1:
+                for i in range(args.times):
+                    passed = run_round(scenarios, Path(tmp) / f"round-{i}", results, extra,
+                                       args.jobs)
+                    print(f"round {i + 1}/{args.times}: {'pass' if passed else 'FAIL'} "
+                          f"({time.monotonic() - started:.0f} s so far)", file=sys.stderr,
+                          flush=True)
+            for scenario in scenarios if args.jobs <= 1 else []:
+                tally = results[scenario.stem]
+                for i in range(args.times):
+                    passed = run_once(scenario, Path(tmp) / f"{scenario.stem}-{i}", tally, extra)
+                    print(f"{scenario.stem} {i + 1}/{args.times}: "
+                          f"{'pass' if passed else 'FAIL'} ({tally.durations[-1]:.1f} s)",
+                          file=sys.stderr, flush=True)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
     print("\n".join(report(name, tally) for name, tally in results.items()))
     return 0 if all(t.passed == t.runs for t in results.values()) else 1
 
