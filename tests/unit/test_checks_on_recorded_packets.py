@@ -9,13 +9,14 @@ import dataclasses
 import time
 
 import pytest
-from fake_lab import FIXTURES, FakeLab, recorded
+from fake_lab import FIXTURES, Done, FakeLab, recorded
 from scapy.layers.inet import IP
 from scapy.utils import rdpcap
 
 from harness.checks.base import run_check
 from harness.probes import icmp
 from harness.results import Outcome
+from harness.topology import CheckSpec
 
 NOWHERE = "nothing-recorded"  # a captures folder without files: every capture saw nothing
 
@@ -298,3 +299,48 @@ def test_ping_absent_only_when_the_requests_left(reply, outcome, reason):
                   ping=reply)
     got = judge(lab, 1, expect_failure=True)
     assert got[0] == outcome and got[1].startswith(reason), got
+
+
+# --------------------------------------------------------------------------- dhcp across a tunnel
+def tunnelled_dhcp(server: str) -> FakeLab:
+    """vxlan-unicast: host2's br0 has no address of its own; host1's br0 serves DHCP."""
+    return FakeLab(
+        "scenarios/vxlan-unicast.yaml", NOWHERE, addresses={"host2:app2": "10.10.10.80"},
+        macs={"host2:app2": "00:16:3e:00:00:02"}, parents={"host2:app2": "br0"},
+        networks={"host1": {"br0": {"ipv4.address": "10.10.10.1/24"}},
+                  "host2": {"br0": {"ipv4.address": "none"}}},
+        answers={"dhcp.exchange": {"attempts": 1, "seconds": 0.1, "offer": "10.10.10.80",
+                                   "server": server, "ack": "10.10.10.80", "ack_type": "ack"}})
+
+
+def test_dhcp_is_judged_by_the_network_that_served_the_lease():
+    spec = tunnelled_dhcp("10.10.10.1").topology.checks[2]
+    without_range = {k: v for k, v in spec.params.items() if k != "range"}
+    (result,) = run_check(dataclasses.replace(spec, params=without_range),
+                          tunnelled_dhcp("10.10.10.1"))
+    assert result.outcome == Outcome.PASS, result.reason
+    assert result.reason == ("host2:app2 leased 10.10.10.80 from 10.10.10.1, inside "
+                             "10.10.10.2-10.10.10.254")
+    assert any("br0 on host1 served the lease" in line for line in result.evidence)
+    (result,) = run_check(dataclasses.replace(spec, params=without_range),
+                          tunnelled_dhcp("10.10.10.9"))
+    assert result.reason == ("inconclusive: the lease came from 10.10.10.9, which is neither "
+                             "an LXD network nor a peer of this lab: cannot tell its range")
+
+
+# --------------------------------------------------------------------------- user's terms
+def test_a_node_the_substrate_does_not_provide_is_named_not_a_keyerror(tmp_path):
+    from harness.checks.context import CheckContext
+    from harness.scenario import load_scenario
+    from harness.substrates.base import HostNode, Lab
+
+    topology = load_scenario(FIXTURES.parents[2] / "scenarios" / "custom-bridge.yaml")
+    lab = Lab(run_id="r", scenario="custom-bridge", substrate="vagrant", workdir=str(tmp_path),
+              hosts={"host1": HostNode("host1", "host", "")})
+    probes = Done(None)  # never reached: the upstream node is looked up first
+    probes.start = probes.call = lambda *args, **kwargs: pytest.fail("a probe ran")
+    ctx = CheckContext(topology, lab, probes=probes, artifacts=tmp_path, substrate=object())
+    spec = CheckSpec(0, "nat", {"from": "host1", "expect_source": "host1"})
+    (result,) = run_check(spec, ctx)
+    assert result.reason == ("inconclusive: the vagrant substrate provides no 'upstream' node "
+                             "(it has: host1)")
