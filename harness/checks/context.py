@@ -53,7 +53,8 @@ class CheckContext:
         try:
             return dict(self.client(host).networks.get(network).config)
         except NotFound:
-            raise Inconclusive(f"{host} has no LXD network {network!r}") from None
+            raise Inconclusive(f"{host} has no LXD network {network!r}: that network does "
+                               "not exist") from None
 
     def networks(self, host: str) -> dict[str, dict[str, str]]:
         """Every LXD network of `host` -> its config, as LXD has it now."""
@@ -73,7 +74,8 @@ class CheckContext:
         try:
             return self.client(host).instances.get(instance)
         except NotFound:
-            raise Inconclusive(f"{host} has no instance {instance!r} (deleted?)") from None
+            raise Inconclusive(f"{host} has no instance {instance!r}: that instance does "
+                               "not exist") from None
 
     # ------------------------------------------------------------------ endpoints
     def endpoint(self, text: str) -> Endpoint:
