@@ -126,7 +126,7 @@ class LocalSubstrate(Substrate):
                               lab.capability_notes.get("openvswitch"))
             else:
                 dirs = ovs.OvsDirs(Path(lab.workdir) / host.name / "ovs")
-                for proc in ovs.start(node.netns, dirs):
+                for proc in ovs.start(node.netns, dirs, host.name):
                     self._keep(node, proc)
                 node.ovs_rundir = str(dirs.run)
                 node.ovs_datapath = (ovs.KERNEL if lab.capabilities.get("openvswitch_datapath")
