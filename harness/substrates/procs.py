@@ -58,30 +58,45 @@ def alive(pid: int) -> bool:
     return proc is not None and proc.state != "Z"
 
 
+#: How long a killed process may take to finish exiting. SIGKILL cannot be refused, but the
+#: exit itself needs CPU time (every thread, the address space): seconds on a loaded machine.
+EXIT_TIMEOUT = 20.0
+
+
 def stop(pids: Iterable[int], *, signum: int = signal.SIGTERM, to_group: bool = False,
-         grace: float = 5.0, kill_group: bool = True) -> list[int]:
+         grace: float = 5.0, kill_group: bool = True,
+         exit_timeout: float = EXIT_TIMEOUT) -> list[int]:
     """End processes: `signum` to each in turn (to its process group with `to_group`), each
     waited for before the next is signalled, all within `grace` seconds; then SIGKILL for
-    what remains (its process group with `kill_group`). The one way the harness ends
-    processes. Children of this process are reaped; returns the PIDs that would not die."""
-    pids = list(pids)
+    what remains (its process group with `kill_group`), and a wait of up to `exit_timeout`
+    until they have exited. The one way the harness ends processes. Children of this
+    process are reaped; returns the PIDs that would not die."""
+    started = {pid: start_time(pid) for pid in pids}
     deadline = time.monotonic() + grace
-    for pid in pids:
+    for pid, start in started.items():
+        if start is None:
+            continue
         _signal(pid, signum, to_group)
-        while alive(pid) and time.monotonic() < deadline:
+        while is_running(pid, start) and time.monotonic() < deadline:
             _reap(pid)
             time.sleep(0.05)
-        if alive(pid):
+        if is_running(pid, start):
             _signal(pid, signal.SIGKILL, kill_group)
-    stubborn = []
-    for pid in pids:
-        kill_deadline = time.monotonic() + 1
-        while alive(pid) and time.monotonic() < kill_deadline:
-            time.sleep(0.01)
-        _reap(pid)
-        if alive(pid):
-            stubborn.append(pid)
-    return stubborn
+    return wait_gone(started, exit_timeout)
+
+
+def wait_gone(started: dict[int, int | None], timeout: float) -> list[int]:
+    """Wait until each process (PID -> start time, see `start_time`) has exited, reaping
+    this process' children; return the PIDs still running after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for pid in started:
+            _reap(pid)
+        running = [pid for pid, start in started.items()
+                   if start is not None and is_running(pid, start)]
+        if not running or time.monotonic() >= deadline:
+            return running
+        time.sleep(0.02)
 
 
 def _signal(pid: int, signum: int, group: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 
@@ -20,7 +21,10 @@ def test_stop_ends_a_process_that_obeys_sigterm_at_once():
 def test_stop_kills_the_group_of_a_process_that_ignores_sigterm():
     proc = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 30 & wait"],
                             start_new_session=True)
-    time.sleep(0.2)  # the trap is set
+    deadline = time.monotonic() + 30
+    while not any(p.ppid == proc.pid for p in procs.all_processes()):  # the trap is set
+        assert time.monotonic() < deadline, "the shell never started its sleep"
+        time.sleep(0.02)
     started = time.monotonic()
     assert procs.stop([proc.pid], to_group=True, grace=0.5) == []
     assert 0.4 < time.monotonic() - started < 3
@@ -31,6 +35,16 @@ def test_stop_of_a_process_that_is_gone_is_quiet():
     proc = subprocess.Popen(["true"])
     proc.wait()
     assert procs.stop([proc.pid]) == []
+
+
+def test_stop_waits_until_a_killed_process_has_exited(monkeypatch):
+    proc = subprocess.Popen(["sleep", "30"])
+    exits = iter([True, True, True, False])  # still exiting for three looks after SIGKILL
+    real = procs.is_running
+    monkeypatch.setattr(procs, "is_running",
+                        lambda pid, start: real(pid, start) and next(exits, False))
+    assert procs.stop([proc.pid], signum=signal.SIGKILL, grace=0) == []
+    assert proc.poll() is not None  # reaped, not left a zombie
 
 
 def test_vagrant_ssh_config_and_status_are_parsed():

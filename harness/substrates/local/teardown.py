@@ -4,6 +4,7 @@ needed), then the other daemons, stragglers in the lab's namespaces, the namespa
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,12 +35,24 @@ def tear_down(lab: Lab, stop: Stopper) -> list[str]:
     # Processes that outlived their LXD (a stop that timed out under load) but still run
     # in one of this lab's network namespaces are ours to end. Anything that merely names
     # the run (a shell in its work folder) is reported by the leftover check, not killed.
-    stragglers = procs.run_processes(lab.run_id, lab.workdir, netns_inodes)
-    procs.stop([p.pid for p, why in stragglers.items() if why == "in a lab namespace"],
-               signum=signal.SIGKILL, grace=0, kill_group=False)
+    _end_stragglers(lab, netns_inodes)
     for node in [*lab.hosts.values(), *lab.nodes.values()]:
         leftovers.extend(remove_namespace(node))
     return leftovers
+
+
+def _end_stragglers(lab: Lab, netns_inodes: set[int]) -> None:
+    """Kill what runs in the lab's namespaces until nothing does (a process may fork while
+    the one before it is killed), each kill waited for until the process has exited."""
+    deadline = time.monotonic() + procs.EXIT_TIMEOUT
+    while time.monotonic() < deadline:
+        stragglers = [p.pid for p, why in
+                      procs.run_processes(lab.run_id, lab.workdir, netns_inodes).items()
+                      if why == "in a lab namespace"]
+        if not stragglers:
+            return
+        procs.stop(stragglers, signum=signal.SIGKILL, grace=0, kill_group=False,
+                   exit_timeout=max(0.0, deadline - time.monotonic()))
 
 
 def remove_namespace(node: Node) -> list[str]:
