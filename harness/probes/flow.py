@@ -19,7 +19,6 @@ import errno
 import random
 import secrets
 import select
-import signal
 import socket
 import threading
 import time
@@ -33,7 +32,8 @@ from scapy.packet import Raw
 from scapy.sendrecv import AsyncSniffer, sendp
 from scapy.utils import wrpcap
 
-from harness.probes.listening import SENTINEL_ETHERTYPE, STOP_SIGNAL
+from harness.probes.listening import SENTINEL_ETHERTYPE
+from harness.probes.stopping import stop_requested
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; Python < 3.12 lacks the name
 PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "icmp": socket.IPPROTO_ICMP}
@@ -55,9 +55,8 @@ def listen(proto: str, port: int = 0, token: str = "", duration: float = 5.0,
     another program owns it, `bind_error` says so and that program answers instead).
     """
     number = PROTOCOLS[proto]
-    stop = threading.Event()
     # the check's stop (runner.Running.stop): the sender is done, answer with what was seen
-    signal.signal(STOP_SIGNAL, lambda *_: stop.set())
+    stop = stop_requested()
     result: dict = {"proto": proto, "port": port, "bound": False, "bind_error": None,
                     "arrivals": [], "accepted": [], "answered": [], "addresses": _addresses()}
     watcher = socket.socket(socket.AF_INET, socket.SOCK_RAW, number)

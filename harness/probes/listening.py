@@ -7,15 +7,14 @@ its start, which a busy machine could use up before the stimulus was even sent. 
 - listening is proven: the sniffer sends a sentinel frame of its own out of the interface
   (a random source MAC, EtherType 0x88b6, a random token) until its own capture, through the
   same filter, has seen it; only then is the check told "ready";
-- the window lasts until the check says its stimulus is over (`Running.stop()`, a SIGUSR1
-  to the probe), plus SETTLE seconds for frames still on their way; `duration` only bounds
+- the window lasts until the check says its stimulus is over (`Running.stop()`, the stop
+  signal of stopping.py), plus SETTLE seconds for frames still on their way; `duration` only bounds
   it when nobody says so.
 """
 
 from __future__ import annotations
 
 import secrets
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -25,14 +24,13 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 from scapy.sendrecv import AsyncSniffer, sendp
 
+from harness.probes.stopping import stop_requested
+
 SENTINEL_ETHERTYPE = 0x88B6
 #: seconds a sniffer may take to see its own sentinel frame before it counts as deaf
 READY_WITHIN = 10.0
 #: seconds of capture after the check's "stop", for frames still on their way
 SETTLE = 0.3
-STOP_SIGNAL = signal.SIGUSR1
-
-_stop = threading.Event()
 
 
 class NotListening(RuntimeError):
@@ -51,16 +49,11 @@ class Window:
                 "window": round(self.seconds, 3), "ended": self.ended}
 
 
-def _on_stop(signum, frame) -> None:
-    _stop.set()
-
-
 def sniff_window(iface: str, bpf: str | None = None, lfilter: Callable | None = None,
                  duration: float = 30.0, count: int = 0, promisc: bool = True,
                  ready: Callable[[], None] | None = None) -> Window:
     """Sniff `iface` (through `bpf`, then `lfilter`) from a proven start until stopped."""
-    signal.signal(STOP_SIGNAL, _on_stop)  # before `ready`: only then may a stop come
-    _stop.clear()
+    stop = stop_requested()  # before `ready`: only then may a stop come
     token = secrets.token_hex(8).encode()
     seen = threading.Event()
 
@@ -97,9 +90,9 @@ def sniff_window(iface: str, bpf: str | None = None, lfilter: Callable | None = 
     if ready is not None:
         ready()
     limit = listening + duration
-    while not _stop.is_set() and time.monotonic() < limit and sniffer.thread.is_alive():
+    while not stop.is_set() and time.monotonic() < limit and sniffer.thread.is_alive():
         time.sleep(0.02)
-    if _stop.is_set():
+    if stop.is_set():
         ended = "stopped by the check"
         time.sleep(SETTLE)
     elif not sniffer.thread.is_alive():

@@ -28,6 +28,8 @@ import threading
 import traceback
 from typing import Any
 
+from harness.probes.stopping import STOP_SIGNAL
+
 _out_lock = threading.Lock()
 _children: dict[int, int] = {}  # request id -> pid of the probe still running
 
@@ -108,7 +110,7 @@ def serve() -> None:
             pid = _children.get(request["id"])
             if pid is not None:
                 try:
-                    os.kill(pid, signal.SIGUSR1)
+                    os.kill(pid, STOP_SIGNAL)
                 except ProcessLookupError:
                     pass
             continue

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
-import signal
 import threading
 import time
 import traceback
@@ -21,9 +20,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from harness import netns
+from harness.probes.stopping import STOP_SIGNAL
 
-#: what Running.stop() sends (probes/listening.py ends its window on it); stdlib only here
-STOP_SIGNAL = signal.SIGUSR1
 #: seconds a probe may take to say it listens (a fork, setns and a sentinel round trip on a
 #: machine that may be very busy)
 READY_TIMEOUT = 30.0

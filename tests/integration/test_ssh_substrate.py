@@ -140,7 +140,7 @@ def test_a_remote_probe_returns_what_the_local_one_returns(remote, scratch_netns
         sniffer = probes.start(place, "capture.capture", wait_ready=True, iface="lo",
                                bpf="icmp", duration=2.0, count=4, pcap=str(pcap))
         probes.call(place, "icmp.ping", dst="127.0.0.1", count=2)
-        seen = sniffer.result()
+        seen = sniffer.finish()  # the stop reaches the remote probe as it does a local one
         assert seen["count"] >= 2 and seen["pcap"] == str(pcap) and pcap.stat().st_size > 24
         assert {p.get("icmp_type") for p in seen["packets"]} >= {0, 8}
 
