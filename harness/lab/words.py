@@ -33,9 +33,6 @@ def plain_reason(reason: str) -> str:
     reason = reason.strip().splitlines()[0] if reason.strip() else reason
     # "inconclusive" is for reports; a learner needs what was missing
     reason = reason.removeprefix("inconclusive: ")
-    if reason.startswith("error: NotFound: "):
-        what = reason.removeprefix("error: NotFound: ").removesuffix(" not found")
-        return f"{what.lower()} does not exist (LXD: not found)"
     return reason
 
 
