@@ -16,6 +16,7 @@ import secrets
 import time
 
 from harness.checks.base import Check, CheckContext, Observation, register
+from harness.scenario.fields import is_ipv4_address
 from harness.topology import UPSTREAM, UPSTREAM_WAN_ADDRESS
 
 TIMEOUT = 1.0  # seconds the sender waits for an answer to each try
@@ -32,11 +33,11 @@ class Flow(Check):
     def observe(self, ctx: CheckContext, part: str) -> Observation:
         source, target, proto = self.params["from"], self.params["to"], self.params["proto"]
         port = int(self.params.get("port") or 0)
-        listener = self.params.get("listener") or (None if _is_address(target) else target)
+        listener = self.params.get("listener") or (None if is_ipv4_address(target) else target)
         listener_port = int(self.params.get("listener_port") or port)
         sender_ns = ctx.netns(source)
         ctx.address(source)  # a source without an address proves nothing: inconclusive
-        dst = target if _is_address(target) else ctx.address(target)
+        dst = target if is_ipv4_address(target) else ctx.address(target)
         token = f"harness-flow-{secrets.token_hex(6)}"
         what = _describe(proto, dst, port)
 
@@ -193,14 +194,6 @@ def _describe(proto: str, dst: str, port: int) -> str:
     if proto == "udp":
         return f"UDP datagram to {dst}:{port}"
     return f"ICMP echo to {dst}"
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.IPv4Address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _who(address: str | None, names: dict[str, str]) -> str:
