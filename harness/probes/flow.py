@@ -20,19 +20,16 @@ import random
 import secrets
 import select
 import socket
-import threading
 import time
 from collections.abc import Callable
 
 from scapy.config import conf
 from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import ICMP, IP, TCP, UDP, ICMPerror, IPerror, TCPerror, UDPerror
-from scapy.layers.l2 import Ether
 from scapy.packet import Raw
-from scapy.sendrecv import AsyncSniffer, sendp
 from scapy.utils import wrpcap
 
-from harness.probes.listening import SENTINEL_ETHERTYPE
+from harness.probes.listening import start_listening
 from harness.probes.stopping import stop_requested
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; Python < 3.12 lacks the name
@@ -255,7 +252,7 @@ def connect(proto: str, dst: str, port: int = 0, token: str = "", timeout: float
                     "sport": None, "sent": 0, "outcome": "silence", "errno": None,
                     "handshake": False, "answer": None, "answer_from": None, "rst_from": None,
                     "icmp_errors": [], "seen_leaving": 0, "seconds": 0.0, "pcap": pcap}
-    sniffer = _listening_sniffer(route_iface, f"host {dst} or icmp")
+    sniffer = start_listening(route_iface, f"host {dst} or icmp", promisc=False)
     started = time.monotonic()
     try:
         if proto == "tcp":
@@ -287,35 +284,6 @@ def _neighbour(address: str) -> str | None:
     except OSError:
         pass
     return None
-
-
-def _listening_sniffer(iface: str, bpf: str, within: float = 10.0) -> AsyncSniffer:
-    """A capture of `iface` that has seen a sentinel frame of its own go out (so it is
-    listening); the sentinels are not kept."""
-    mark = f"harness-sentinel-{secrets.token_hex(4)}".encode()
-    seen = threading.Event()
-
-    def keep(packet) -> bool:
-        if packet.haslayer(Ether) and packet[Ether].type == SENTINEL_ETHERTYPE:
-            if packet.haslayer(Raw) and mark in bytes(packet[Raw].load):
-                seen.set()
-            return False
-        return True
-
-    sniffer = AsyncSniffer(iface=iface, filter=f"({bpf}) or ether proto {SENTINEL_ETHERTYPE:#06x}",
-                           lfilter=keep, store=True, promisc=False)
-    sniffer.start()
-    source = "02:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(5))
-    sentinel = Ether(src=source, dst=source, type=SENTINEL_ETHERTYPE) / Raw(mark)
-    started, pause = time.monotonic(), 0.01
-    while not seen.wait(pause):
-        pause = min(pause * 2, 0.2)
-        if time.monotonic() - started > within:
-            sniffer.stop(join=True)
-            raise RuntimeError(f"the capture on {iface} never saw its own sentinel frame in "
-                               f"{within:.0f} s: it is not listening")
-        sendp(sentinel, iface=iface, verbose=False)
-    return sniffer
 
 
 def _errno_name(exc: OSError) -> str:

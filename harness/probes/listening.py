@@ -49,11 +49,10 @@ class Window:
                 "window": round(self.seconds, 3), "ended": self.ended}
 
 
-def sniff_window(iface: str, bpf: str | None = None, lfilter: Callable | None = None,
-                 duration: float = 30.0, count: int = 0, promisc: bool = True,
-                 ready: Callable[[], None] | None = None) -> Window:
-    """Sniff `iface` (through `bpf`, then `lfilter`) from a proven start until stopped."""
-    stop = stop_requested()  # before `ready`: only then may a stop come
+def start_listening(iface: str, bpf: str | None = None, lfilter: Callable | None = None,
+                    count: int = 0, promisc: bool = True) -> AsyncSniffer:
+    """A capture of `iface` (through `bpf`, then `lfilter`), returned once it has seen a
+    sentinel frame of its own go out: only then is it listening. Sentinels are not kept."""
     token = secrets.token_hex(8).encode()
     seen = threading.Event()
 
@@ -86,6 +85,16 @@ def sniff_window(iface: str, bpf: str | None = None, lfilter: Callable | None = 
         except (OSError, ValueError) as exc:  # no such interface, interface down
             _end(sniffer, quiet=True)
             raise NotListening(f"the capture on {iface} cannot listen: {exc}") from None
+    return sniffer
+
+
+def sniff_window(iface: str, bpf: str | None = None, lfilter: Callable | None = None,
+                 duration: float = 30.0, count: int = 0, promisc: bool = True,
+                 ready: Callable[[], None] | None = None) -> Window:
+    """Sniff `iface` (through `bpf`, then `lfilter`) from a proven start until stopped."""
+    stop = stop_requested()  # before `ready`: only then may a stop come
+    started = time.monotonic()
+    sniffer = start_listening(iface, bpf, lfilter, count, promisc)
     listening = time.monotonic()
     if ready is not None:
         ready()
