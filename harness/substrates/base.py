@@ -213,21 +213,22 @@ class Substrate(ABC):
         """Remove everything the lab made; return what could not be removed."""
         with deferred_interrupts():  # a second Ctrl-C must not leave half a lab
             started = time.monotonic()
-            netns_inodes = procs.run_netns_inodes(lab.run_id)
-            leftovers = self.tear_down(lab)
-            workdir = Path(lab.workdir)
-            if workdir.exists():
-                shutil.rmtree(workdir, ignore_errors=True)
-            if self.checks_leftovers:
-                # Compare with the machine before up() (known only to the process that ran it).
-                before = self._before if self._before and self._before.run_id == lab.run_id \
-                    else None
-                reported = {problem.split(":")[0] for problem in leftovers}
-                leftovers += [problem for problem in
-                              settle(before, lab.run_id, lab.workdir, netns_inodes)
-                              if problem not in reported]
-            elif workdir.exists():
-                leftovers.append(f"work folder {workdir}")
+            with procs.held_namespaces(lab.run_id) as netns_inodes:
+                leftovers = self.tear_down(lab)
+                workdir = Path(lab.workdir)
+                if workdir.exists():
+                    shutil.rmtree(workdir, ignore_errors=True)
+                if self.checks_leftovers:
+                    # Compare with the machine before up() (known only to the process that
+                    # ran it).
+                    before = self._before if self._before and \
+                        self._before.run_id == lab.run_id else None
+                    reported = {problem.split(":")[0] for problem in leftovers}
+                    leftovers += [problem for problem in
+                                  settle(before, lab.run_id, lab.workdir, netns_inodes)
+                                  if problem not in reported]
+                elif workdir.exists():
+                    leftovers.append(f"work folder {workdir}")
             lab.timings["down"] = time.monotonic() - started
         return leftovers
 

@@ -13,7 +13,8 @@ import os
 import re
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,6 +158,30 @@ def run_netns_inodes(run_id: str) -> set[int]:
         except OSError:
             pass
     return inodes
+
+
+@contextmanager
+def held_namespaces(run_id: str) -> Iterator[set[int]]:
+    """The inodes of run `run_id`'s namespaces, each held open until the block ends.
+
+    Once a namespace is freed the kernel may give its number to the next one made, by
+    another lab running beside this one; its processes would then look like this run's
+    leftovers. A namespace someone holds open is never freed, so its number stays ours.
+    """
+    fds: list[int] = []
+    inodes: set[int] = set()
+    try:
+        for name in run_namespaces(run_id):
+            try:
+                fd = os.open(NETNS_DIR / name, os.O_RDONLY)
+            except OSError:
+                continue
+            fds.append(fd)
+            inodes.add(os.fstat(fd).st_ino)
+        yield inodes
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _read(path: Path) -> bytes:
