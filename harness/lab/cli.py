@@ -103,26 +103,31 @@ def _announce(course, topology, lab=None, skipped_before: dict[str, str] | None 
           "check your work with `harness lab check`.")
 
 
-def _record_start(args: argparse.Namespace, course, verb: str) -> None:
+def _start(args: argparse.Namespace, topology, source, variables, substrate: str, index: int,
+           verb: str):
+    """Bring the course's lab up at stage `index` (start and reset alike), recorded for the
+    learner's transcript; returns the course and the lab."""
     from harness.lab import transcript
+    from harness.lab.course import start
 
+    done = _progress(args.verbose)
+    try:
+        course, lab = start(topology, source, variables, _options(args, substrate), index)
+    finally:
+        done()
     stage = course.current_name()
     transcript.record_event(work_root(args), course.name, stage, f"{verb} --stage {stage}")
+    return course, lab
 
 
 def cmd_lab_start(args: argparse.Namespace) -> int:
-    from harness.lab.course import load_course_file, stage_index, start
+    from harness.lab.course import load_course_file, stage_index
 
     variables = _variables(args.var)
     topology = load_course_file(args.file, variables)
     index = stage_index(topology, args.stage)
-    done = _progress(args.verbose)
-    try:
-        course, lab = start(topology, args.file, variables, _options(args, args.substrate),
-                            index)
-    finally:
-        done()
-    _record_start(args, course, "harness lab start")
+    course, lab = _start(args, topology, args.file, variables, args.substrate, index,
+                         "harness lab start")
     print(f"{topology.name} is up (run {lab.run_id}, substrate {lab.substrate})")
     _announce(course, topology)
     return EXIT_OK
@@ -198,17 +203,12 @@ def _announce_skips(skipped: dict[str, str], before: dict[str, str]) -> None:
 
 
 def cmd_lab_reset(args: argparse.Namespace) -> int:
-    from harness.lab.course import stage_index, start
+    from harness.lab.course import stage_index
 
     course, topology = _course(args)
     index = stage_index(topology, args.stage) if args.stage else course.stage
-    done = _progress(args.verbose)
-    try:
-        course, lab = start(topology, course.source, course.variables,
-                            _options(args, course.substrate), index)
-    finally:
-        done()
-    _record_start(args, course, "harness lab reset")
+    course, lab = _start(args, topology, course.source, course.variables, course.substrate,
+                         index, "harness lab reset")
     print(f"{topology.name} was rebuilt from scratch (run {lab.run_id})")
     _announce(course, topology)
     return EXIT_OK
