@@ -64,8 +64,13 @@ def collect(work_root: Path, dry_run: bool = False) -> GcReport:
     for folder in sorted(p for p in work_root.iterdir() if (p / "lab.json").is_file()):
         try:
             lab = Lab.load(folder / "lab.json")
-        except (OSError, ValueError, TypeError) as exc:
-            report.problems.append(f"{folder}/lab.json unreadable ({exc}): not touched")
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            owner = _running_owner(folder / "lab.json")
+            if owner is not None:  # e.g. written by another version of the harness
+                report.kept[folder.name] = (f"its owner process {owner} is running (its "
+                                            f"lab.json is not readable here: {exc})")
+            else:
+                report.problems.append(f"{folder}/lab.json unreadable ({exc}): not touched")
             continue
         if Path(lab.workdir) != folder or folder.name != lab.run_id:
             report.problems.append(f"{folder}/lab.json describes {lab.workdir}: not touched")
@@ -78,6 +83,17 @@ def collect(work_root: Path, dry_run: bool = False) -> GcReport:
             report.problems += reap(lab)
         report.reaped.append(lab.run_id)
     return report
+
+
+def _running_owner(lab_json: Path) -> int | None:
+    """The owner PID a lab.json records, when that process still runs (read as plain JSON,
+    for a lab.json this harness cannot load)."""
+    try:
+        data = json.loads(lab_json.read_text())
+        pid, start = int(data["owner_pid"]), int(data["owner_start"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return pid if procs.is_running(pid, start) else None
 
 
 def reap(lab: Lab) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 from harness.interrupts import deferred_interrupts
 from harness.substrates import procs
 from harness.substrates.base import Lab
-from harness.substrates.gc import why_alive
+from harness.substrates.gc import collect, why_alive
 from harness.substrates.leftovers import RootNetwork, Snapshot, diff, snapshot
 
 WORKDIR = "/var/tmp/lxd-harness/abc123"
@@ -98,6 +99,19 @@ def test_a_run_is_alive_while_its_owner_runs():
     assert "harness up" in why_alive(lab, {WORKDIR})
     lab.owner_pid = 0
     assert "no owner" in why_alive(lab, set())
+
+
+def test_gc_keeps_a_run_it_cannot_read_while_its_owner_runs(tmp_path):
+    me = os.getpid()
+    for run_id, owner in (("aaa111", me), ("bbb222", 0)):
+        (tmp_path / run_id).mkdir()
+        (tmp_path / run_id / "lab.json").write_text(json.dumps(
+            {"run_id": run_id, "workdir": str(tmp_path / run_id), "owner_pid": owner,
+             "owner_start": procs.start_time(me), "field_of_a_newer_harness": 1}))
+    report = collect(tmp_path)
+    assert report.kept["aaa111"].startswith(f"its owner process {me} is running")
+    assert report.reaped == [] and len(report.problems) == 1 and "bbb222" in report.problems[0]
+    assert (tmp_path / "aaa111").is_dir() and (tmp_path / "bbb222").is_dir()
 
 
 def test_interrupts_wait_for_the_end_of_the_block():
