@@ -27,7 +27,7 @@ def _lxd_starting(h: HarnessProcess) -> bool:
 #:           seconds to wait after that)
 STAGES: dict[str, tuple[int, bool, Callable[[HarnessProcess], bool], float]] = {
     "bring-up": (signal.SIGTERM, False, _lxd_starting, 0.0),  # inside the LXD thread pool
-    "apply": (signal.SIGTERM, False, lambda h: h.saw("LXD ready"), 1.0),  # in `sleep 3`
+    "apply": (signal.SIGTERM, False, lambda h: h.saw(": applying"), 0.0),  # before `sleep 3` ends
     "checks": (signal.SIGINT, True, lambda h: h.saw(": check "), 0.0),
     "teardown": (signal.SIGTERM, False, lambda h: h.saw("tearing down"), 0.0),
 }
