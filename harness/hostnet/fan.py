@@ -8,8 +8,8 @@ Ubuntu's `fanctl` needs the kernel's fan-map patch. Where `fanctl` is not instal
 harness puts this module first on the host's PATH as `fanctl` (see `write_fanctl`):
 `fanctl up -o OVERLAY -u UNDERLAY_ADDRESS/PREFIX` then makes an LXD-managed bridge `fan-N`
 (DHCP for the instances) and
-- with fan-map: LXD's own fan (`bridge.mode=fan`);
-- without: the host's slice on that bridge, a VXLAN device in `external` mode, and one route
+- with fan-map (and on LXD: Incus removed fan bridges): LXD's own fan (`bridge.mode=fan`);
+- otherwise: the host's slice on that bridge, a VXLAN device in `external` mode, and one route
   per peer host's slice, `ip route add SLICE via GW dev ftun-N onlink encap ip id VNI dst PEER`
   with a permanent neighbour entry for GW (an external VXLAN device cannot resolve ARP).
 """
@@ -119,20 +119,22 @@ def up_commands(fan: Fan, peers: list[IPv4Address], underlay_mtu: int) -> list[l
     return commands
 
 
-def lxd_network(fan: Fan, fan_map: bool) -> list[str]:
-    """`lxc network create` of the bridge instances attach to."""
+def lxd_network(fan: Fan, fan_map: bool, client: str = "lxc") -> list[str]:
+    """`lxc network create` (or `incus ...`) of the bridge instances attach to."""
     if fan_map:
-        return ["lxc", "network", "create", fan.bridge, "bridge.mode=fan",
+        return [client, "network", "create", fan.bridge, "bridge.mode=fan",
                 f"fan.underlay_subnet={fan.underlay_net}", f"fan.overlay_subnet={fan.overlay}"]
     gateway = f"{fan.own_slice.network_address + 1}/{fan.own_slice.prefixlen}"
     # No NAT: LXD's masquerade rule would also rewrite traffic to the other slices.
-    return ["lxc", "network", "create", fan.bridge, f"ipv4.address={gateway}", "ipv4.nat=false",
+    return [client, "network", "create", fan.bridge, f"ipv4.address={gateway}", "ipv4.nat=false",
             "ipv6.address=none"]
 
 
 # ---------------------------------------------------------------------------------- stand-in
-def write_fanctl(tool_dir: Path, peers: list[str], fan_map: bool) -> Path:
-    args = ["--state", str(tool_dir / "fanctl.json")]
+def write_fanctl(tool_dir: Path, peers: list[str], fan_map: bool, client: str = "lxc") -> Path:
+    """`fan_map`: use the engine's own fan bridge (only where the kernel has fan-map and the
+    engine has `bridge.mode=fan`); `client`: the engine's client (lxc, incus)."""
+    args = ["--state", str(tool_dir / "fanctl.json"), "--client", client]
     for peer in peers:
         args += ["--peer", peer]
     if fan_map:
@@ -159,6 +161,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--state", required=True)
     parser.add_argument("--peer", action="append", default=[])
     parser.add_argument("--fan-map", action="store_true")
+    parser.add_argument("--client", default="lxc")
     parser.add_argument("verb", choices=["up", "down", "show"])
     parser.add_argument("-o", "--overlay")
     parser.add_argument("-u", "--underlay")
@@ -181,7 +184,7 @@ def main(argv: list[str]) -> int:
         return 0
     fan = Fan(IPv4Network(args.overlay), ipaddress.IPv4Interface(args.underlay))
     if args.verb == "up":
-        _run(lxd_network(fan, args.fan_map))
+        _run(lxd_network(fan, args.fan_map, args.client))
         if not args.fan_map:
             mtu = _device_mtu(fan.underlay.ip)
             for command in up_commands(fan, [IPv4Address(p) for p in args.peer], mtu):
@@ -190,7 +193,7 @@ def main(argv: list[str]) -> int:
         state[fan.bridge] = {"underlay": str(fan.underlay), "overlay": str(fan.overlay),
                              "flags": flags}
     else:
-        _run(["lxc", "network", "delete", fan.bridge])  # refused while instances use it
+        _run([args.client, "network", "delete", fan.bridge])  # refused while instances use it
         if not args.fan_map:
             _run(["ip", "link", "del", fan.tunnel])  # its routes and neighbours go with it
         state.pop(fan.bridge, None)

@@ -8,9 +8,9 @@ judge: a form it does not know is left out, and LXD itself decides at apply time
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
+from harness.engines import is_client_line
 from harness.topology import DEFAULT_BRIDGE, Host
 
 DEFAULT_PROFILE = "default"
@@ -60,7 +60,7 @@ def effective_host(host: Host) -> EffectiveHost:
     }
     state = EffectiveHost(networks, types, profiles, instances)
     for argv in host.commands:
-        if argv and os.path.basename(argv[0]) == "lxc":
+        if is_client_line(argv):  # `lxc ...` or `incus ...`: the same changes
             _replay(state, [a for a in argv[1:] if not a.startswith("-")])
     return state
 

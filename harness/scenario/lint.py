@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from harness.checks import check_params
+from harness.engines import is_client_line
 from harness.scenario.errors import Problem
 from harness.scenario.fields import is_ipv4_address, references
 from harness.scenario.yaml_lines import Path, line_of
@@ -508,10 +509,13 @@ def _device_names(names: HostNames, instance: str) -> list[str]:
 
 
 def _lxc_findings(host: Host, names: HostNames, argv: tuple[str, ...]) -> Iterator[str]:
-    if os.path.basename(argv[0]) != "lxc":
-        yield f"commands run lxc only (this one runs {argv[0]!r}): put host commands in setup"
+    if not is_client_line(argv):
+        yield (f"commands run lxc or incus only (this one runs {argv[0]!r}): put host commands "
+               f"in setup")
         return
     args = [arg for arg in argv[1:] if not arg.startswith("-")]
+    if args[:1] == ["create"]:  # Incus's name for `init`
+        args[0] = "init"
     verb = args[:2]
     yield from _twice_given(args)
 

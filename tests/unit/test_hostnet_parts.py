@@ -49,6 +49,8 @@ def test_fan_bridge_is_named_like_fanctl_names_it():
     assert fan.lxd_network(me, fan_map=False)[3:] == [
         "fan-10", "ipv4.address=10.3.15.1/24", "ipv4.nat=false", "ipv6.address=none"]
     assert "bridge.mode=fan" in fan.lxd_network(me, fan_map=True)
+    assert fan.lxd_network(me, fan_map=False, client="incus")[:3] == [
+        "incus", "network", "create"]
 
 
 def test_lint_knows_the_bridge_fanctl_makes():

@@ -270,6 +270,9 @@ def commands_messages(*commands: str, body: str = "") -> list[str]:
         "lxc exec app1 -- ip addr",
         "lxc info app1",
         "lxc list",
+        "incus config device set app1 eth0 ipv4.address 10.0.0.66",
+        "incus network attach br0 app1 eth0",
+        "incus restart app1",
     ],
 )
 def test_commands_that_are_fine(command: str):
@@ -279,7 +282,7 @@ def test_commands_that_are_fine(command: str):
 @pytest.mark.parametrize(
     ("command", "message"),
     [
-        ("brctl addbr lanbr", "commands run lxc only (this one runs 'brctl')"),
+        ("brctl addbr lanbr", "commands run lxc or incus only (this one runs 'brctl')"),
         ("lxc network set br0 tunnel.local 11.11.11.11", "use tunnel.NAME.local"),
         ("lxc network set br0 tunnel.remote=99.99.99.99", "use tunnel.NAME.remote"),
         ("lxc network set br0 tunnel.host2.protocol ipip", "tunnel protocol 'ipip'"),
@@ -302,12 +305,17 @@ def test_commands_that_are_fine(command: str):
         ("lxc restart app9", "host1 has no instance 'app9' (instances: app1)"),
         ("lxc start app1 app9", "host1 has no instance 'app9'"),
         ("lxc stop --force app9", "host1 has no instance 'app9'"),
+        ("incus restart app9", "host1 has no instance 'app9' (instances: app1)"),
     ],
 )
 def test_commands_that_are_wrong(command: str, message: str):
     found = commands_messages(command)
     assert len(found) == 1 and message in found[0], found
     assert found[0].startswith("8 hosts.host1.commands.0: ")
+
+
+def test_incus_create_is_init():
+    assert commands_messages("incus create busybox app7", "lxc start app7") == []
 
 
 def test_commands_see_what_earlier_commands_created():
