@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness import engines
 from harness.results import RunResult
 from harness.scenario import ScenarioError, load_scenario
 from harness.substrates import names as substrate_names
@@ -114,11 +115,12 @@ def cmd_run(args) -> int:
         return EXIT_INVALID
     _setup_progress(args.verbose)
     _terminate_on_sigterm()
-    options = Options(substrate=args.substrate, out_dir=Path(args.out),
+    options = Options(substrate=args.substrate, engine=args.engine, out_dir=Path(args.out),
                       require_all=args.require_all,
                       work_root=Path(args.workdir) if args.workdir else None)
     run = RunResult(started=datetime.now(UTC).isoformat(timespec="seconds"),
-                    substrate=args.substrate or "scenario default")
+                    substrate=args.substrate or "scenario default",
+                    engine=args.engine or "scenario default")
     started = time.monotonic()
     interrupted = False
     try:
@@ -141,6 +143,9 @@ def cmd_run(args) -> int:
         used = sorted({s.substrate for s in run.scenarios})
         if used:
             run.substrate = ", ".join(used)
+        engines_used = sorted({s.engine for s in run.scenarios})
+        if engines_used:
+            run.engine = ", ".join(engines_used)
         if args.json_only:  # a child of `run -j N`: its parent writes the reports
             from harness.report.json_report import write_json
 
@@ -160,7 +165,8 @@ def _forwarded(args) -> list[str]:
     forwarded = ["--out", args.out]
     for pair in args.var:
         forwarded += ["--var", pair]
-    for flag, value in (("--substrate", args.substrate), ("--workdir", args.workdir),
+    for flag, value in (("--substrate", args.substrate), ("--engine", args.engine),
+                        ("--workdir", args.workdir),
                         ("--inventory", getattr(args, "inventory", None))):
         if value:
             forwarded += [flag, str(value)]
@@ -179,7 +185,7 @@ def cmd_up(args) -> int:
     (topology,) = load_all([args.file], _variables(args.var))
     _setup_progress(args.verbose)
     _terminate_on_sigterm()
-    options = Options(substrate=args.substrate,
+    options = Options(substrate=args.substrate, engine=args.engine,
                       work_root=Path(args.workdir) if args.workdir else None)
     scenario_run = ScenarioRun(topology, options)
     lab = scenario_run.up()
@@ -202,11 +208,11 @@ def cmd_verify(args) -> int:
     (topology,) = load_all([args.file], _variables(args.var))
     _setup_progress(args.verbose)
     lab, _ = load_state(_work_root(args), topology.name)
-    options = Options(substrate=lab.substrate, out_dir=Path(args.out),
+    options = Options(substrate=lab.substrate, engine=lab.engine, out_dir=Path(args.out),
                       require_all=args.require_all, work_root=_work_root(args))
     scenario_run = ScenarioRun(topology, options)
     scenario_run.verify(lab)
-    run = RunResult(scenarios=[scenario_run.result], substrate=lab.substrate,
+    run = RunResult(scenarios=[scenario_run.result], substrate=lab.substrate, engine=lab.engine,
                     started=datetime.now(UTC).isoformat(timespec="seconds"))
     write_reports(run, Path(args.out), junit=_path(args.junit), json_path=_path(args.json))
     _finish_progress()
@@ -295,7 +301,7 @@ def cmd_plan(args) -> int:
     from harness.lxd.plan import format_plan
 
     (topology,) = load_all([args.file], _variables(args.var))
-    print(format_plan(topology), end="")
+    print(format_plan(topology, engines.get(args.engine or topology.engine)), end="")
     return EXIT_OK
 
 
@@ -345,6 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--workdir", help=f"work folder for labs (default {WORK_ROOT})")
         p.add_argument("-v", "--verbose", action="store_true")
 
+    def engine_option(p):
+        p.add_argument("--engine", choices=list(engines.ENGINES),
+                       help="the container engine every host runs (default: the scenario's, "
+                            f"else {engines.DEFAULT_ENGINE})")
+
     def reporting(p):
         p.add_argument("--out", default="reports", help="report folder (default reports/)")
         p.add_argument("--junit", metavar="PATH", help="also write JUnit XML here")
@@ -364,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", metavar="PATH", help="write the HTML report here")
     p.add_argument("--substrate", choices=substrate_names(),
                    help="where hosts come from (default: the scenario's, else local)")
+    engine_option(p)
     p.add_argument("--inventory", metavar="FILE", type=_inventory,
                    help="hosts of the ssh substrate (else $HARNESS_INVENTORY)")
     p.add_argument("-k", metavar="TEXT", help="only scenarios whose name contains TEXT")
@@ -376,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("up", help="bring a scenario up and apply it; leave it running")
     common(p, files="one")
     p.add_argument("--substrate", choices=substrate_names())
+    engine_option(p)
     p.add_argument("--inventory", metavar="FILE", type=_inventory,
                    help="hosts of the ssh substrate (else $HARNESS_INVENTORY)")
     p.set_defaults(func=cmd_up)
@@ -412,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="the commands a scenario means, host by host")
     p.add_argument("file", metavar="FILE", help="scenario file")
     p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
+    engine_option(p)
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("ls", help="list scenarios: name, hosts, checks, tags, description")

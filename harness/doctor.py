@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 
+from harness import engines
 from harness.substrates import default_name, names, substrate_class
 from harness.substrates.capabilities import probe
 from harness.substrates.runs import WORK_ROOT
@@ -29,6 +30,14 @@ def doctor() -> int:
     for tool, package in {**tools, **OPTIONAL_TOOLS}.items():
         found = shutil.which(tool)
         rows.append((f"tool {tool}", bool(found), found or f"install {package}"))
+    found_engines = []
+    for engine in engines.ENGINES.values():
+        version = engines.version(engine) if engines.installed(engine) else None
+        if version:
+            found_engines.append(engine.name)
+        note = (f"{engine.title} {version} ({engine.daemon}, {engine.client})" if version
+                else f"install {engine.packages}")
+        rows.append((f"engine {engine.name}", bool(version), note))
     if root:
         caps = probe(WORK_ROOT / "cache")
         for feature, works in sorted(caps.works.items()):
@@ -42,9 +51,12 @@ def doctor() -> int:
         missing = [tool for tool in substrate.required_tools if shutil.which(tool) is None]
         if substrate.needs_root and not root:
             missing.insert(0, "root")
+        if substrate.daemons_here and not found_engines:
+            missing.append("an engine (LXD or Incus)")
         ready[name] = not missing
         print(f"{name} substrate: " + ("ready" if not missing else
                                        f"NOT ready (missing {', '.join(missing)})"))
+    print("engines: " + (", ".join(found_engines) or "none"))
     state = "exists" if WORK_ROOT.exists() else "absent"
     print(f"work folder: {WORK_ROOT} ({state})")
     return 0 if ready[default_name()] else 1

@@ -169,6 +169,11 @@ def removed_in_line(engine: Engine, argv: Sequence[str]) -> list[str]:
     return removed_in_config(engine, config)
 
 
+def has_fan_bridges(engine: Engine) -> bool:
+    """Whether the engine still has its own fan bridges (`bridge.mode=fan`; Incus removed them)."""
+    return not removed_in_config(engine, {"bridge.mode": "fan"})
+
+
 def removed_features(engine: Engine, configs: Iterable[Mapping[str, str]],
                      lines: Iterable[Sequence[str]]) -> list[str]:
     """Every removed feature that these configs and lines use, each named once."""

@@ -6,6 +6,8 @@ otherwise skip its check for ever); the substrates probe these (see `harness doc
 
 from __future__ import annotations
 
+from harness.engines import ENGINES
+
 #: name -> what it means (a substrate reports True or False for each it can probe)
 FEATURES: dict[str, str] = {
     "vxlan": "the kernel's VXLAN devices",
@@ -23,6 +25,9 @@ FEATURES: dict[str, str] = {
     "nftables": "nftables",
     "tc_police": "the kernel's tc police action (LXD's limits.egress)",
     "kvm": "hardware-accelerated VMs (vagrant substrate)",
+    # the engine every host runs: `requires: [incus]` is a check of that engine only
+    **{name: f"the lab runs {engine.title} (a check of that engine only)"
+       for name, engine in ENGINES.items()},
 }
 
 #: names people write for a capability -> its name here (for "did you mean")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.engines import ENGINES
 from harness.results import CheckResult, Outcome, ScenarioResult
 from harness.scenario import ScenarioError, load_scenario
 from harness.substrates import names as substrate_names
@@ -21,6 +22,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lxd-netlab", "LXD network lab scenarios")
     group.addoption("--substrate", default=None,
                     help=f"where hosts come from ({'|'.join(substrate_names())})")
+    group.addoption("--engine", default=None, choices=list(ENGINES),
+                    help="the container engine every host runs (default: the scenario's, else "
+                         "lxd)")
     group.addoption("--require-all", action="store_true", default=False,
                     help="checks skipped for a missing capability fail instead")
     group.addoption("--lab-var", action="append", default=[], metavar="KEY=VALUE",
@@ -79,6 +83,7 @@ class ScenarioFile(pytest.File):
             from harness.session import Options, ScenarioRun
 
             options = Options(substrate=self.config.getoption("substrate"),
+                              engine=self.config.getoption("engine"),
                               require_all=self.config.getoption("require_all"),
                               out_dir=Path(self.config.getoption("lab_out")))
             # the same run as `harness run`: a preflight problem or teardown leftovers fail

@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from harness.engines import DEFAULT_ENGINE
 from harness.substrates import default_name
 
 
@@ -47,6 +48,7 @@ class ScenarioResult:
     description: str = ""
     tags: list[str] = field(default_factory=list)
     substrate: str = field(default_factory=default_name)
+    engine: str = DEFAULT_ENGINE
     checks: list[CheckResult] = field(default_factory=list)
     #: seconds per phase: up, apply, checks, down
     phases: dict[str, float] = field(default_factory=dict)
@@ -94,6 +96,7 @@ class RunResult:
     started: str = ""
     duration: float = 0.0
     substrate: str = field(default_factory=default_name)
+    engine: str = DEFAULT_ENGINE
 
     @property
     def failed(self) -> bool:
@@ -120,6 +123,7 @@ class RunResult:
             "started": self.started,
             "duration": self.duration,
             "substrate": self.substrate,
+            "engine": self.engine,
             "scenarios": [s.to_dict() for s in self.scenarios],
         }
 
@@ -136,4 +140,5 @@ class RunResult:
             started=data.get("started", ""),
             duration=data.get("duration", 0.0),
             substrate=data.get("substrate") or default_name(),
+            engine=data.get("engine") or DEFAULT_ENGINE,
         )

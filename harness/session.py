@@ -10,15 +10,15 @@ import json
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import pylxd
-
+from harness import engines
 from harness.checks.base import missing_capabilities, planned_ids, run_check
 from harness.checks.context import CheckContext
 from harness.interrupts import deferred_interrupts
 from harness.lxd.apply import apply_host, wait_for_addresses
+from harness.lxd.client import connect
 from harness.probes.runner import ProbeRunner
 from harness.progress import ACTIVITY, progress
 from harness.report.graph import topology_svg
@@ -41,6 +41,7 @@ def probe_runner() -> ProbeRunner:
 @dataclass
 class Options:
     substrate: str | None = None  # overrides the scenario's `substrate:`
+    engine: str | None = None  # overrides the scenario's `engine:`
     work_root: Path | None = None
     out_dir: Path = Path("reports")
     require_all: bool = False
@@ -50,13 +51,15 @@ class Options:
 
 class ScenarioRun:
     def __init__(self, topology: Topology, options: Options):
-        self.topology = topology
+        self.engine = engines.get(options.engine or topology.engine)
+        # the substrate reads the engine from the topology: the one that runs, resolved
+        self.topology = replace(topology, engine=self.engine.name)
         self.options = options
         self.substrate_name = options.substrate or topology.substrate or default_name()
         self.substrate: Substrate = make_substrate(self.substrate_name, options.work_root)
         self.result = ScenarioResult(
             name=topology.name, source=topology.source, description=topology.description,
-            tags=list(topology.tags), substrate=self.substrate_name)
+            tags=list(topology.tags), substrate=self.substrate_name, engine=self.engine.name)
         # For the HTML report only (a plain attribute, so results.json stays small);
         # None when Graphviz is missing: drawing never fails a run.
         self.result.diagram_svg = topology_svg(topology)
@@ -69,8 +72,9 @@ class ScenarioRun:
             raise RuntimeError("; ".join(problems))
         self.stage = "bring-up"
         started = time.monotonic()
-        progress.info("%s: bringing up %d host(s) on %s", self.topology.name,
-                      len(self.topology.hosts), self.substrate_name, extra=ACTIVITY)
+        progress.info("%s: bringing up %d host(s) on %s with %s", self.topology.name,
+                      len(self.topology.hosts), self.substrate_name, self.engine.title,
+                      extra=ACTIVITY)
         probe_runner().warm_up()  # scapy's import, in the fork server, overlaps the bring-up
         lab = self.substrate.up(self.topology)
         try:
@@ -112,8 +116,8 @@ class ScenarioRun:
 
         def one(host):
             node = lab.hosts[host.name]
-            client = pylxd.Client(endpoint=node.lxd_socket)
-            apply_host(host, client, self.substrate.runner(node))
+            client = connect(self.engine, node.lxd_socket)
+            apply_host(host, client, self.substrate.runner(node), self.engine)
             return host.name, wait_for_addresses(host, client, timeout=8)
 
         with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:

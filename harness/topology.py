@@ -159,6 +159,8 @@ class Topology:
     description: str = ""
     tags: tuple[str, ...] = ()
     substrate: str | None = None
+    #: the container engine every host runs: "lxd" or "incus" (None: the default, lxd)
+    engine: str | None = None
     segments: dict[str, Segment] = field(default_factory=dict)
     hosts: dict[str, Host] = field(default_factory=dict)
     peers: dict[str, Peer] = field(default_factory=dict)

@@ -140,7 +140,7 @@ def missing_capabilities(spec: CheckSpec, ctx: CheckContext) -> list[str]:
 
 
 def _missing(check: Check, spec: CheckSpec, ctx: CheckContext) -> list[str]:
-    reasons = []
+    reasons = list(ctx.engine_lacks)
     for feature in (*check.needed(ctx), *spec.requires):
         works, why = ctx.capability(feature)
         if not works:

@@ -11,6 +11,8 @@ from typing import Any
 import pylxd
 from pylxd.exceptions import NotFound
 
+from harness import engines
+from harness.lxd.client import connect
 from harness.probes.runner import ProbeRunner
 from harness.substrates import substrate_class
 from harness.substrates.base import Lab, Substrate
@@ -31,6 +33,7 @@ class CheckContext:
         #: where the lab's nodes are reached (namespace paths, the far ends of links)
         self.substrate = substrate or substrate_class(lab.substrate)(
             Path(lab.workdir).parent, lab.run_id)
+        self.engine = engines.get(lab.engine)
         self.probes = probes
         self.artifacts = artifacts
         self._clients: dict[str, pylxd.Client] = {}
@@ -40,8 +43,20 @@ class CheckContext:
     # ------------------------------------------------------------------ LXD
     def client(self, host: str) -> pylxd.Client:
         if host not in self._clients:
-            self._clients[host] = pylxd.Client(endpoint=self.lab.hosts[host].lxd_socket)
+            self._clients[host] = connect(self.engine, self.lab.hosts[host].lxd_socket)
         return self._clients[host]
+
+    @property
+    def engine_lacks(self) -> list[str]:
+        """Why no check of this scenario can run on its engine ([]: they can): it configures
+        something the engine removed (Incus: fan bridges)."""
+        hosts = self.topology.hosts.values()
+        used = engines.removed_features(
+            self.engine, [n.config for h in hosts for n in h.networks.values()],
+            [*(argv for h in hosts for argv in (*h.setup, *h.commands)),
+             *(argv for stage in self.topology.stages for lines in stage.solution.values()
+               for argv in lines)])
+        return [f"{self.engine.removed_why}; the scenario uses {', '.join(used)}"] if used else []
 
     def instance_state(self, host: str, instance: str) -> Any:
         return self._instance(host, instance).state()

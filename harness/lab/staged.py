@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import pylxd
-
+from harness import engines
 from harness.checks.base import missing_capabilities, planned_ids
 from harness.checks.context import CheckContext
 from harness.lxd.apply import wait_for_addresses
+from harness.lxd.client import connect
 from harness.progress import progress
 from harness.results import CheckResult, Outcome
 from harness.session import ScenarioRun, probe_runner
@@ -40,20 +40,22 @@ def stage_skip_reasons(substrate: Substrate, topology: Topology, lab: Lab,
 
 
 def apply_solution(substrate: Substrate, lab: Lab, topology: Topology, stage: Stage) -> None:
-    """Run the stage's solution lines host by host, then wait for the instances' leases."""
+    """Run the stage's solution lines host by host (`lxc`/`incus` lines with the lab's
+    engine's client), then wait for the instances' leases."""
+    engine = engines.get(lab.engine)
     for host_name, lines in stage.solution.items():
         runner = substrate.runner(lab.hosts[host_name])
         client = pylxd.Client(endpoint=lab.hosts[host_name].lxd_socket)
         for argv in lines:
             try:
-                runner(list(argv))
+                runner(engines.translate(engine, argv))
             except CommandError as exc:
                 raise SolutionError(f"{host_name}: `{' '.join(argv)}` failed "
                                     f"(exit {exc.returncode}): {exc.output}") from exc
             if argv[0] == "lxc":
                 keep_macs(client, topology.hosts[host_name], set(argv[1:]))
     for host_name in stage.solution:
-        client = pylxd.Client(endpoint=lab.hosts[host_name].lxd_socket)
+        client = connect(engine, lab.hosts[host_name].lxd_socket)
         wait_for_addresses(topology.hosts[host_name], client, timeout=8)
 
 

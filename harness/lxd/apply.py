@@ -15,6 +15,7 @@ from functools import partial
 import pylxd
 from pylxd.exceptions import LXDAPIException, NotFound
 
+from harness.engines import LXD, Engine, translate
 from harness.progress import progress
 from harness.shell import CommandError
 from harness.topology import DEFAULT_BRIDGE, Host, Instance
@@ -34,12 +35,16 @@ class ApplyError(RuntimeError):
 HostRunner = Callable[[list[str]], str]
 
 
-def apply_host(host: Host, client: pylxd.Client, runner: HostRunner) -> dict[str, float]:
-    """Apply everything of one host in the documented order; return seconds per step."""
+def apply_host(host: Host, client: pylxd.Client, runner: HostRunner,
+               engine: Engine = LXD) -> dict[str, float]:
+    """Apply everything of one host in the documented order; return seconds per step.
+
+    `lxc ...` and `incus ...` lines run the engine's client (see harness.engines.translate).
+    """
     timings: dict[str, float] = {}
     started = time.monotonic()
     for argv in host.setup:
-        _step(host, f"setup `{' '.join(argv)}`", lambda a=argv: runner(list(a)))
+        _step(host, f"setup `{' '.join(argv)}`", lambda a=argv: runner(translate(engine, a)))
     timings["setup"] = time.monotonic() - started
 
     started = time.monotonic()
@@ -64,14 +69,14 @@ def apply_host(host: Host, client: pylxd.Client, runner: HostRunner) -> dict[str
             _step(host, f"starting instance {instance.name}",
                   lambda: client.instances.get(instance.name).start(wait=True))
         except ApplyError as exc:
-            raise ApplyError(f"{exc}\n{_start_log(runner, instance.name)}") from exc
+            raise ApplyError(f"{exc}\n{_start_log(runner, engine, instance.name)}") from exc
 
     _together([partial(start, i) for i in instances])
     timings["start"] = time.monotonic() - started
 
     started = time.monotonic()
     for argv in host.commands:
-        _step(host, f"`{' '.join(argv)}`", lambda a=argv: runner(list(a)))
+        _step(host, f"`{' '.join(argv)}`", lambda a=argv: runner(translate(engine, a)))
     timings["commands"] = time.monotonic() - started
     progress.info("%s: applied (%s)", host.name,
                   ", ".join(f"{k} {v:.1f} s" for k, v in timings.items() if v >= 0.05) or "fast")
@@ -101,10 +106,10 @@ def _step(host: Host, what: str, action: Callable[[], object]) -> None:
                          f"{exc.output}") from exc
 
 
-def _start_log(runner: HostRunner, name: str) -> str:
+def _start_log(runner: HostRunner, engine: Engine, name: str) -> str:
     """The error lines of liblxc's log: why the instance did not start."""
     try:
-        log_text = runner(["lxc", "info", "--show-log", name])
+        log_text = runner([engine.client, "info", "--show-log", name])
     except CommandError as exc:
         return f"(no log: {exc.output})"
     errors = [line for line in log_text.splitlines() if " ERROR " in line]

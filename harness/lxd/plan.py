@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 
+from harness.engines import LXD, Engine, translate
 from harness.topology import DEFAULT_BRIDGE, DEFAULT_SEGMENT, Host, LxdProfile, Topology
 
 DEFAULT_PROFILE = "default"
@@ -28,9 +29,10 @@ def _line(*words: str) -> str:
     return " ".join(words)
 
 
-def host_plan(host: Host) -> list[str]:
-    """The lines for one host; lines starting with `#` are comments for the reader."""
-    lines = [shlex.join(argv) for argv in host.setup]
+def host_plan(host: Host, engine: Engine = LXD) -> list[str]:
+    """The lines for one host, for the engine's client; lines starting with `#` are comments
+    for the reader."""
+    lines = [shlex.join(translate(engine, argv)) for argv in host.setup]
     lines += _networks(host)
     for profile in host.profiles.values():
         lines += _profile(profile)
@@ -49,8 +51,16 @@ def host_plan(host: Host) -> list[str]:
             lines.append(_line("lxc config device add", shlex.quote(inst.name), shlex.quote(device),
                                shlex.quote(keys.get("type", "")), *assignments(rest)))
     lines += [_line("lxc start", shlex.quote(name)) for name in host.instances]
-    lines += [shlex.join(argv) for argv in host.commands]
+    lines = [_for_engine(engine, line) for line in lines]
+    lines += [shlex.join(translate(engine, argv)) for argv in host.commands]
     return lines
+
+
+def _for_engine(engine: Engine, line: str) -> str:
+    """A generated line (written for LXD) as the engine's client and admin commands read."""
+    if line.startswith("lxc "):
+        return f"{engine.client} {line[4:]}"
+    return line.replace("`lxd init`", f"`{shlex.join(engine.admin_argv('init'))}`")
 
 
 def _networks(host: Host) -> list[str]:
@@ -84,9 +94,9 @@ def _profile(profile: LxdProfile) -> list[str]:
     return lines
 
 
-def plan(topology: Topology) -> dict[str, list[str]]:
+def plan(topology: Topology, engine: Engine = LXD) -> dict[str, list[str]]:
     """Host name -> its lines, in host order."""
-    return {name: host_plan(host) for name, host in topology.hosts.items()}
+    return {name: host_plan(host, engine) for name, host in topology.hosts.items()}
 
 
 def host_header(host: Host) -> str:
@@ -95,14 +105,16 @@ def host_header(host: Host) -> str:
     return f"# ---- {host.name}: " + "; ".join(nics)
 
 
-def format_plan(topology: Topology) -> str:
+def format_plan(topology: Topology, engine: Engine = LXD) -> str:
     """The whole plan as text: a preamble, then one block per host."""
+    init = shlex.join(engine.admin_argv("init"))
     out = [
         f"# {topology.name}" + (f": {topology.description}" if topology.description else ""),
-        "# What the harness does on each host, as commands. Each host starts from `lxd init`",
-        f"# with bridge {DEFAULT_BRIDGE} and a profile {DEFAULT_PROFILE!r} whose eth0 is on it.",
+        f"# engine: {engine.title}. What the harness does on each host, as commands. Each host",
+        f"# starts from `{init}` with bridge {DEFAULT_BRIDGE} and a profile {DEFAULT_PROFILE!r}"
+        " whose eth0 is on it.",
     ]
-    for name, lines in plan(topology).items():
+    for name, lines in plan(topology, engine).items():
         out += ["", host_header(topology.hosts[name]), *lines]
     if topology.upstream_routes:
         out += ["", "# ---- the upstream router (outside LXD): routes to prefixes behind hosts"]

@@ -8,6 +8,8 @@ outside the machine.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import yaml
 
 from harness.topology import DEFAULT_BRIDGE, Host
@@ -17,13 +19,14 @@ def default_bridge_address(host: Host) -> str:
     return f"10.218.{host.index}.1/24"
 
 
-def preseed(host: Host) -> str:
+def preseed(host: Host, server_config: Mapping[str, str] | None = None) -> str:
+    """`server_config`: more server keys (an engine's own, see the local substrate)."""
     bridge_config = {"ipv4.address": default_bridge_address(host), "ipv4.nat": "true",
                      "ipv6.address": "none"}
     if DEFAULT_BRIDGE in host.networks:
         bridge_config.update(host.networks[DEFAULT_BRIDGE].config)
     document = {
-        "config": {"images.auto_update_interval": "0"},
+        "config": {"images.auto_update_interval": "0", **(server_config or {})},
         "networks": [{"name": DEFAULT_BRIDGE, "type": "bridge", "config": bridge_config}],
         "storage_pools": [{"name": "default", "driver": "dir"}],
         "profiles": [{

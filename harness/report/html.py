@@ -60,6 +60,7 @@ class ScenarioView:
     tags: list[str]
     source: str | None
     substrate: str
+    engine: str
     error: str | None
     interrupted: str | None
     counts: dict[str, int]
@@ -139,6 +140,7 @@ def _scenario_view(scenario: ScenarioResult, report_dir: Path) -> ScenarioView:
         tags=list(scenario.tags),
         source=scenario.source,
         substrate=scenario.substrate,
+        engine=scenario.engine,
         error=scenario.error,
         interrupted=scenario.interrupted,
         counts=scenario.counts(),
@@ -177,6 +179,7 @@ def render_html(run: RunResult, report_dir: Path = Path(".")) -> str:
             total_checks=sum(counts.values()),
             errors=sum(s.error is not None for s in run.scenarios),
             substrate=run.substrate,
+            engine=run.engine,
             duration=fmt_seconds(run.duration),
             started=fmt_started(run.started) if run.started else "",
             generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),

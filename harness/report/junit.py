@@ -76,7 +76,8 @@ def _testsuite(root: ET.Element, run: RunResult, scenario: ScenarioResult) -> No
     if run.started:
         suite.set("timestamp", xml_safe(run.started))
     props: list[tuple[str, object]] = [("outcome", str(scenario.outcome)),
-                                       ("substrate", scenario.substrate)]
+                                       ("substrate", scenario.substrate),
+                                       ("engine", scenario.engine)]
     if scenario.source:
         props.append(("source", scenario.source))
     if scenario.description:

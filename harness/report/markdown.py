@@ -104,7 +104,8 @@ def _scenario_section(scenario: ScenarioResult) -> list[str]:
     if scenario.description:
         title += f" - {_cell(scenario.description)}"
     out = [title, ""]
-    facts = [totals_line(scenario.counts()), f"substrate `{scenario.substrate}`"]
+    facts = [totals_line(scenario.counts()), f"substrate `{scenario.substrate}`",
+             f"engine `{scenario.engine}`"]
     if scenario.source:
         facts.append(f"source `{scenario.source}`")
     out += [", ".join(facts), ""]
@@ -138,7 +139,7 @@ def _scenario_section(scenario: ScenarioResult) -> list[str]:
 def markdown_summary(run: RunResult) -> str:
     verdict = run.outcome.verdict
     headline = f"**{totals_line(run.counts())}** in {fmt_seconds(run.duration)}"
-    facts = [f"substrate `{run.substrate}`"]
+    facts = [f"substrate `{run.substrate}`", f"engine `{run.engine}`"]
     errors = sum(s.error is not None for s in run.scenarios)
     if errors:
         facts.insert(0, f"**{errors} scenario{'s' if errors > 1 else ''} failed to come up**")

@@ -114,6 +114,7 @@ def resolve(
         description=model.description,
         tags=tuple(model.tags),
         substrate=model.substrate,
+        engine=model.engine,
         segments=segments,
         hosts=hosts,
         peers=peers,

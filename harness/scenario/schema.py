@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, create_model, model_validator
 from pydantic_core import PydanticCustomError, core_schema
 
 from harness.checks import check_params
+from harness.engines import ENGINES
 from harness.scenario.fields import (
     AddressRange,
     CheckParams,
@@ -174,6 +175,7 @@ class ScenarioModel(Model):
     description: str = ""
     tags: list[Tag] = []
     substrate: SubstrateName | None = None
+    engine: Literal[tuple(ENGINES)] | None = None  # type: ignore[valid-type]
     segments: dict[SegmentName, SegmentModel] = {DEFAULT_SEGMENT: SegmentModel()}
     peers: dict[PeerName, PeerModel] = {}
     upstream: UpstreamModel = UpstreamModel()

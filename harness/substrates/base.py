@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from harness import engines
 from harness.interrupts import deferred_interrupts
 from harness.progress import progress
 from harness.shell import run
@@ -52,7 +53,10 @@ class Node:
 
 @dataclass
 class HostNode(Node):
+    #: the data folder of the host's daemon (LXD_DIR or INCUS_DIR, see `engine`)
     lxd_dir: str = ""
+    #: the container engine the host runs (harness.engines: "lxd" or "incus")
+    engine: str = "lxd"
     ovs_rundir: str = ""
     #: "netdev" (userspace) or "system" (kernel) when the host runs Open vSwitch
     ovs_datapath: str = ""
@@ -68,7 +72,7 @@ class HostNode(Node):
 
     @property
     def lxc_env(self) -> dict[str, str]:
-        env = {"LXD_DIR": self.lxd_dir}
+        env = engines.get(self.engine).env(self.lxd_dir)
         if self.ovs_rundir:
             env["OVS_RUNDIR"] = self.ovs_rundir
         if self.tool_dir:
@@ -82,6 +86,8 @@ class Lab:
     scenario: str
     substrate: str
     workdir: str
+    #: the container engine every host runs ("lxd" or "incus")
+    engine: str = "lxd"
     hosts: dict[str, HostNode] = field(default_factory=dict)
     nodes: dict[str, Node] = field(default_factory=dict)  # upstream, peers, fabric
     #: segment name -> bridge name inside the fabric namespace
@@ -150,6 +156,10 @@ class Substrate(ABC):
     checks_leftovers: ClassVar[bool] = False
     #: pytest marks for the checks of scenarios on this substrate ("vm": the slow tier)
     pytest_marks: ClassVar[tuple[str, ...]] = ()
+    #: the container engines its hosts can run (names from harness.engines)
+    supported_engines: ClassVar[tuple[str, ...]] = (engines.LXD.name,)
+    #: the hosts' daemons run on this machine: the chosen engine's tools must be installed here
+    daemons_here: ClassVar[bool] = False
 
     def __init__(self, work_root: Path | None = None, run_id: str | None = None):
         self.work_root = work_root or WORK_ROOT
@@ -163,6 +173,12 @@ class Substrate(ABC):
         if self.needs_root and os.geteuid() != 0:
             problems.append(f"the {self.name} substrate needs root ({self.needs_root})")
         problems += missing_tools(self.required_tools)
+        engine = engines.get(topology.engine)
+        if engine.name not in self.supported_engines:
+            supported = " or ".join(self.supported_engines)
+            problems.append(f"the {self.name} substrate runs {supported} only, not {engine.name}")
+        elif self.daemons_here:
+            problems += missing_tools(engine.tools())
         return problems + self.check(topology)
 
     def check(self, topology: Topology) -> list[str]:
@@ -178,7 +194,8 @@ class Substrate(ABC):
             self._before = snapshot(self.run_id, str(workdir))
         workdir.mkdir(parents=True, exist_ok=False)
         lab = Lab(run_id=self.run_id, scenario=topology.name, substrate=self.name,
-                  workdir=str(workdir), owner_pid=os.getpid(),
+                  workdir=str(workdir), engine=engines.get(topology.engine).name,
+                  owner_pid=os.getpid(),
                   owner_start=procs.start_time(os.getpid()) or 0)
         self.created(lab, topology)
         lab.save(workdir / "lab.json")
@@ -241,7 +258,7 @@ class Substrate(ABC):
         """Runs argv on the host as root (setup lines, `lxc` lines): here, in its namespace."""
 
         def run_there(argv: list[str]) -> str:
-            if argv and argv[0] == "lxc":
+            if engines.is_client_line(argv):  # the client reaches the daemon by its socket
                 return run(argv, env=node.lxc_env, where=node.name, timeout=180).stdout
             return run(argv, netns=node.netns, env=node.lxc_env, where=node.name).stdout
         return run_there

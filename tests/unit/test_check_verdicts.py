@@ -10,9 +10,10 @@ from harness.topology import CheckSpec
 
 
 class FakeContext:
-    def __init__(self, capabilities=None):
+    def __init__(self, capabilities=None, engine_lacks=()):
         self.capabilities = capabilities or {"vxlan": True, "gretap": False}
         self.waits: list[str] = []
+        self.engine_lacks = list(engine_lacks)
 
     def capability(self, feature):
         if feature not in self.capabilities:
@@ -43,10 +44,20 @@ def fake_type():
     REGISTRY.pop("fake")
 
 
-def outcome(mode, expect_failure=False, requires=(), require_all=False, caps=None):
+def outcome(mode, expect_failure=False, requires=(), require_all=False, caps=None,
+            engine_lacks=()):
     spec = CheckSpec(0, "fake", {"mode": mode}, expect_failure, tuple(requires))
-    (result,) = run_check(spec, FakeContext(caps), require_all)
+    (result,) = run_check(spec, FakeContext(caps, engine_lacks), require_all)
     return result
+
+
+def test_what_the_engine_lacks_is_a_skip_naming_it(fake_type):
+    lacks = ["Incus has no fan bridges; the scenario uses bridge.mode=fan"]
+    result = outcome("present", engine_lacks=lacks)
+    assert result.outcome == Outcome.SKIP and result.reason == lacks[0]
+    result = outcome("absent", expect_failure=True, engine_lacks=lacks)  # never a silent pass
+    assert result.outcome == Outcome.SKIP
+    assert outcome("present", engine_lacks=lacks, require_all=True).outcome == Outcome.FAIL
 
 
 @pytest.mark.parametrize("mode,expect_failure,want", [

@@ -45,6 +45,7 @@ class FakeContext:
         self.no_address = no_address
         self.waits: list[str] = []
         self.lookups: list[str] = []
+        self.engine_lacks: list[str] = []
 
     def capability(self, feature):
         return True, ""

@@ -5,14 +5,15 @@ With overlay 10.0.0.0/8 and underlay 172.21.0.0/16, the host 172.21.3.15 owns 10
 the instance must hold an address there. Then it pings an instance of another host of the
 fan (say 10.5.20.7) while the host's underlay NIC is sniffed: the echo requests must leave
 VXLAN-encapsulated to 172.21.5.20, the replies come back from it, and the ping be answered.
-Where the kernel has no fan-map, the fan is the harness's emulation (see hostnet/fan.py),
-and the evidence says so.
+Where the kernel has no fan-map, or the engine has no fan bridges (Incus removed them), the
+fan is the harness's emulation (see hostnet/fan.py), and the evidence says so.
 """
 
 from __future__ import annotations
 
 import ipaddress
 
+from harness import engines
 from harness.checks.base import Check, CheckContext, Inconclusive, Observation, register
 from harness.checks.sniffing import SNIFF_LIMIT, window_line
 from harness.hostnet import fan
@@ -25,14 +26,14 @@ VXLAN_PORTS = [fan.VXLAN_PORT, 4789]
 class Fan(Check):
 
     def needed(self, ctx: CheckContext) -> tuple[str, ...]:
-        return () if ctx.capability("fan_map")[0] else ("vxlan_external",)
+        return () if _own_fan(ctx) else ("vxlan_external",)
 
     def observe(self, ctx: CheckContext, part: str) -> Observation:
         overlay = ipaddress.IPv4Network(self.params["overlay"])
         underlay = ipaddress.IPv4Network(self.params["underlay"])
         source = self.params["instance"]
         host, _, _ = source.partition(":")
-        evidence = [] if ctx.capability("fan_map")[0] else [fan.EMULATED]
+        evidence = [] if _own_fan(ctx) else [_emulated(ctx)]
 
         host_ip = ctx.topology.hosts[host].underlay.ip
         if host_ip not in underlay:
@@ -122,3 +123,14 @@ def _describe(packet: dict) -> str:
         return f"UDP {outer} (not VXLAN)"
     return (f"UDP {outer} VNI {packet['vni']}: "
             f"{packet.get('inner_src', '?')} > {packet.get('inner_dst', '?')}")
+
+
+def _own_fan(ctx: CheckContext) -> bool:
+    """The engine's own fan bridge (kernel fan-map and an engine with `bridge.mode=fan`)."""
+    return ctx.capability("fan_map")[0] and engines.has_fan_bridges(ctx.engine)
+
+
+def _emulated(ctx: CheckContext) -> str:
+    if not ctx.capability("fan_map")[0]:
+        return fan.EMULATED
+    return f"fan emulated with vxlan external + encap routes ({ctx.engine.removed_why})"

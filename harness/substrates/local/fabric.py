@@ -33,7 +33,7 @@ def make_nodes(lab: Lab, topology: Topology) -> None:
     for host in topology.hosts:
         lab.hosts[host] = HostNode(
             name=host, kind="host", netns=netns_name(rid, host),
-            lxd_dir=str(Path(lab.workdir) / host / "lxd"),
+            lxd_dir=str(Path(lab.workdir) / host / lab.engine), engine=lab.engine,
         )
     nodes = [*lab.nodes.values(), *lab.hosts.values()]
     batch = IpBatch()

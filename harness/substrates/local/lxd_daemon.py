@@ -1,8 +1,9 @@
-"""A host's own LXD daemon on the local substrate: started, made ready, stopped.
+"""A host's own LXD or Incus daemon on the local substrate: started, made ready, stopped.
 
-Each host runs `lxd` inside its namespace with its own LXD_DIR, in a mount namespace of its
-own with the cgroup hierarchy LXD expects. Readiness is asked of LXD's own endpoint
-(GET /internal/ready on its unix socket) every 50 ms: `lxd waitready` polls every 500 ms,
+Each host runs its engine's daemon (`lxd`, `incusd`: see harness.engines) inside its
+namespace with its own LXD_DIR or INCUS_DIR, in a mount namespace of its own with the cgroup
+hierarchy both expect. Readiness is asked of the daemon's own endpoint (GET /internal/ready
+on its unix socket, the same for both) every 50 ms: `lxd waitready` polls every 500 ms,
 which costs a quarter of a second on average per host. A daemon that exits meanwhile ends
 the wait at once.
 """
@@ -19,8 +20,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pylxd
-
+from harness import engines
+from harness.lxd.client import connect
 from harness.lxd.image import ensure_image
 from harness.lxd.preseed import preseed
 from harness.shell import CommandError, run
@@ -33,12 +34,14 @@ log = logging.getLogger(__name__)
 POLL = 0.05
 READY_TIMEOUT = 30
 
-# LXD inside `ip netns exec` sees a fresh /sys without cgroups; give it the hierarchy it expects.
+# LXD or Incus inside `ip netns exec` sees a fresh /sys without cgroups; give it the hierarchy
+# it expects. Arguments: the lab's resolv.conf, then the daemon's argv.
 _LAUNCHER = "set -e\n" + CGROUP_V1_MOUNTS + """\
 mkdir /sys/fs/cgroup/unified; mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
 # dnsmasq forwards to the lab's upstream resolver, never to this machine's
-mount --bind "$LXD_DIR/../resolv.conf" /etc/resolv.conf
-exec lxd --group root --logfile "$LXD_DIR/lxd.log"
+mount --bind "$1" /etc/resolv.conf
+shift
+exec "$@"
 """
 
 
@@ -77,15 +80,18 @@ def wait_ready(socket_path: str, daemon: subprocess.Popen, timeout: float) -> st
 
 
 def launch(node: HostNode) -> subprocess.Popen:
-    """Start the host's LXD daemon (its pid goes to node.pids); `initialise` waits for it."""
+    """Start the host's daemon (its pid goes to node.pids); `initialise` waits for it."""
+    engine = engines.get(node.engine)
     lxd_dir = Path(node.lxd_dir)
     lxd_dir.mkdir(parents=True)
     os.chmod(lxd_dir.parent, 0o711)
-    (lxd_dir.parent / "resolv.conf").write_text(f"nameserver {UPSTREAM_WAN_ADDRESS.ip}\n")
+    resolv = lxd_dir.parent / "resolv.conf"
+    resolv.write_text(f"nameserver {UPSTREAM_WAN_ADDRESS.ip}\n")
     env = {**os.environ, **node.lxc_env}
     with open(lxd_dir.parent / "daemon.out", "wb") as out:
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", node.netns, "sh", "-c", _LAUNCHER],
+            ["ip", "netns", "exec", node.netns, "sh", "-c", _LAUNCHER, "launcher", str(resolv),
+             *engine.daemon_argv(node.lxd_dir)],
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
@@ -94,20 +100,35 @@ def launch(node: HostNode) -> subprocess.Popen:
 
 
 def initialise(node: HostNode, host: Host, daemon: subprocess.Popen, image: Path) -> None:
-    """Once the daemon answers: its socket root-only, `lxd init --preseed`, the image."""
+    """Once the daemon answers: its socket root-only, `lxd init --preseed` (`incus admin
+    init --preseed`), the image."""
+    engine = engines.get(node.engine)
     problem = wait_ready(node.lxd_socket, daemon, READY_TIMEOUT)
     if problem is not None:
         tail = (Path(node.lxd_dir).parent / "daemon.out").read_text(errors="replace")[-2000:]
-        raise SubstrateError(f"{host.name}: LXD did not start ({problem}):\n{tail}")
+        raise SubstrateError(f"{host.name}: {engine.title} did not start ({problem}):\n{tail}")
     _root_only(Path(node.lxd_socket))
-    run(["lxd", "init", "--preseed"], env=node.lxc_env, input=preseed(host), where=host.name)
-    ensure_image(pylxd.Client(endpoint=node.lxd_socket), image)
+    run(engine.admin_argv("init", "--preseed"), env=node.lxc_env,
+        input=preseed(host, engine_config(node)), where=host.name)
+    ensure_image(connect(engine, node.lxd_socket), image)
+
+
+def engine_config(node: HostNode) -> dict[str, str]:
+    """Server config the host's daemon needs beyond the common preseed.
+
+    LXD finds the host's Open vSwitch through OVS_RUNDIR in its environment; Incus talks to
+    OVSDB itself, at `network.ovs.connection` (default /run/openvswitch/db.sock).
+    """
+    if node.ovs_rundir and engines.get(node.engine) is engines.INCUS:
+        return {"network.ovs.connection": f"unix:{node.ovs_rundir}/db.sock"}
+    return {}
 
 
 def shut_down(node: HostNode) -> None:
     """Stop the instances (side by side), then the daemon; its pids are the caller's."""
+    engine = engines.get(node.engine)
     try:
-        client = pylxd.Client(endpoint=node.lxd_socket)
+        client = connect(engine, node.lxd_socket)
         running = [i for i in client.instances.all() if i.status != "Stopped"]
         # LXD stops them side by side; one at a time costs about 0.5 s each
         with ThreadPoolExecutor(max_workers=max(1, min(len(running), 8))) as pool:
@@ -115,9 +136,10 @@ def shut_down(node: HostNode) -> None:
     except Exception as exc:  # a broken daemon must not stop the teardown
         log.warning("%s: could not stop instances: %s", node.name, exc)
     try:
-        run(["lxd", "shutdown", "--timeout=10"], env=node.lxc_env, timeout=20, where=node.name)
+        run(engine.admin_argv("shutdown", "--timeout=10"), env=node.lxc_env, timeout=20,
+            where=node.name)
     except CommandError as exc:
-        log.warning("%s: lxd shutdown: %s", node.name, exc)
+        log.warning("%s: %s shutdown: %s", node.name, engine.title, exc)
 
 
 def _root_only(socket_path: Path) -> None:

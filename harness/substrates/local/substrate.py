@@ -2,7 +2,8 @@
 
 - fabric.py: the namespaces, the segments (bridges in the fabric namespace), every veth;
 - dnsmasq.py: upstream's resolver and the LAN peers' DHCP servers;
-- lxd_daemon.py: each host's own LXD daemon (own LXD_DIR, own mount namespace);
+- lxd_daemon.py: each host's own LXD or Incus daemon (own LXD_DIR or INCUS_DIR, own mount
+  namespace);
 - teardown.py: taking it all apart again;
 - this module: LocalSubstrate, which strings them together, plus the hosts' Open vSwitch and
   stand-in tools (harness.hostnet).
@@ -17,6 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from harness import engines
 from harness.hostnet import ovs
 from harness.hostnet.fan import write_fanctl
 from harness.hostnet.ovs_vsctl import write_ovs_vsctl
@@ -28,10 +30,9 @@ from harness.substrates.local import dnsmasq, fabric, lxd_daemon, teardown
 from harness.substrates.runs import WORK_ROOT, netns_name
 from harness.topology import UPSTREAM, Host, Topology
 
+#: the tools every lab needs, whatever its engine (harness.engines names the engine's own)
 REQUIRED_TOOLS = {
     "ip": "iproute2",
-    "lxd": "lxd",
-    "lxc": "lxd-client (or lxd)",
     "dnsmasq": "dnsmasq-base",
     "nft": "nftables",
     "busybox": "busybox-static",
@@ -39,10 +40,12 @@ REQUIRED_TOOLS = {
 
 
 class LocalSubstrate(Substrate):
-    needs_root = "network namespaces, LXD daemons"
+    needs_root = "network namespaces, LXD or Incus daemons"
     required_tools = REQUIRED_TOOLS
     local_only = True
     checks_leftovers = True
+    supported_engines = tuple(engines.ENGINES)
+    daemons_here = True
 
     def __init__(self, work_root: Path | None = None, run_id: str | None = None):
         super().__init__(work_root, run_id)
@@ -139,7 +142,9 @@ class LocalSubstrate(Substrate):
         if (any(argv[0] == "fanctl" for argv in host.tool_lines)
                 and shutil.which("fanctl") is None):
             peers = [str(h.underlay.ip) for h in topology.hosts.values() if h.name != host.name]
-            write_fanctl(tool_dir, peers, fan_map=lab.capabilities.get("fan_map", False))
+            engine = engines.get(lab.engine)
+            own_fan = lab.capabilities.get("fan_map", False) and engines.has_fan_bridges(engine)
+            write_fanctl(tool_dir, peers, fan_map=own_fan, client=engine.client)
             node.tool_dir = str(tool_dir)
 
     def _start_lxd(self, lab: Lab, host: Host, image: Path) -> None:
@@ -148,7 +153,8 @@ class LocalSubstrate(Substrate):
         daemon = lxd_daemon.launch(node)
         self._keep(node, daemon)
         lxd_daemon.initialise(node, host, daemon, image)
-        progress.info("%s: LXD ready in %.1f s", host.name, time.monotonic() - started)
+        progress.info("%s: %s ready in %.1f s", host.name, engines.get(node.engine).title,
+                      time.monotonic() - started)
 
     # ---------------------------------------------------------------- down
     def tear_down(self, lab: Lab) -> list[str]:
