@@ -182,6 +182,10 @@ class CheckContext:
 
     # ------------------------------------------------------------------ misc
     def capability(self, feature: str) -> tuple[bool, str]:
+        if feature in engines.ENGINES:  # `requires: [lxd]`: a check for one engine only
+            needed = engines.ENGINES[feature]
+            return needed is self.engine, (f"for the {needed.title} engine only (this run: "
+                                           f"{self.engine.title}; see docs/engines.md)")
         if feature not in self.lab.capabilities:
             return False, f"unknown capability {feature!r} (known: " \
                           f"{', '.join(sorted(self.lab.capabilities))})"
