@@ -6,8 +6,9 @@ tutorial:
 	scripts/setup.sh
 	.venv/bin/harness run -j 2 scenarios/*.yaml --junit reports/junit.xml
 
-# The test suite: unit tests, integration tests on real labs, every scenario via pytest,
-# then the VM tier (two VMs under QEMU; about 5 min here, 8 when the box must be built).
+# The test suite: unit tests, integration tests on real labs, every scenario via pytest on
+# LXD and again on Incus, then the VM tier (two VMs under QEMU; about 5 min here, 8 when the
+# box must be built).
 test: test-local test-vm
 
 test-local:
@@ -15,6 +16,7 @@ test-local:
 	.venv/bin/harness gc   # labs a killed earlier run left behind (never touches others)
 	.venv/bin/ruff check harness tests
 	.venv/bin/pytest -n 2 -q tests scenarios -m "not vm" --junitxml=reports/pytest.xml
+	.venv/bin/pytest -n 2 -q scenarios --engine incus --junitxml=reports/pytest-incus.xml
 
 unit:
 	.venv/bin/pytest -q tests/unit

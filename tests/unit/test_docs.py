@@ -28,6 +28,7 @@ def test_every_harness_line_in_the_docs_parses():
         if "..." in line:
             continue  # prose with a placeholder
         # an unknown verb or option exits, which fails the test
+        line = re.sub(r"\$\{\{ matrix\.\w+ \}\}", "lxd", line)  # a workflow's matrix value
         parser.parse_args(shlex.split(line.split(">")[0]))
 
 

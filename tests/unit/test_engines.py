@@ -115,3 +115,41 @@ def test_incus_session_renames_file_headers_both_ways():
 def test_lxd_keeps_pylxds_own_session():
     assert session_for(LXD, "/d/unix.socket") is None
     assert isinstance(session_for(INCUS, "/d/unix.socket"), HeaderRenamingSession)
+
+
+PLANNED = """
+name: planned-engine
+hosts:
+  host1:
+    setup: [lxd init --auto]
+    networks:
+      lxdbr1337: {config: {ipv4.address: 10.13.37.1/24}}
+    instances: {app1: {}}
+    commands:
+      - lxc config device set app1 eth0 ipv4.address 10.13.37.66
+      - incus restart app1
+"""
+
+
+def test_plan_speaks_the_engines_client():
+    from harness.lxd.plan import format_plan
+    from harness.scenario import load_text
+
+    topology = load_text(PLANNED, "planned.yaml")
+    on_incus = format_plan(topology, INCUS)
+    assert "# engine: Incus." in on_incus and "`incus admin init`" in on_incus
+    assert "incus admin init --auto" in on_incus
+    assert "incus network create lxdbr1337 ipv4.address=10.13.37.1/24" in on_incus
+    assert "incus config device set app1 eth0 ipv4.address 10.13.37.66" in on_incus
+    assert "\nlxc " not in on_incus
+    on_lxd = format_plan(topology, LXD)
+    assert "lxc restart app1" in on_lxd and "\nincus " not in on_lxd
+
+
+def test_engine_in_the_scenario_is_checked_with_its_line():
+    from harness.scenario import ScenarioError, load_text
+
+    assert load_text(PLANNED + "engine: incus\n", "e.yaml").engine == "incus"
+    assert load_text(PLANNED, "e.yaml").engine is None  # the run decides: default lxd
+    with pytest.raises(ScenarioError, match=r"e.yaml:12 engine: should be 'lxd' or 'incus'"):
+        load_text(PLANNED + "engine: icus\n", "e.yaml")

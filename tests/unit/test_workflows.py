@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from harness.cli import build_parser
+from harness.engines import ENGINES
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -104,7 +105,8 @@ def test_nightly_runs_every_scenario_per_engine_and_keeps_reports():
     assert job["strategy"]["fail-fast"] is False
     assert job["strategy"]["matrix"]["engine"]
     runs = [s["run"] for s in job["steps"] if "run" in s]
-    assert any("harness run" in r and "scenarios/*.yaml" in r for r in runs)
+    assert any("harness run" in r and "scenarios/*.yaml" in r and "--engine" in r for r in runs)
+    assert job["strategy"]["matrix"]["engine"] == list(ENGINES)
     assert any('reports/summary.md >> "$GITHUB_STEP_SUMMARY"' in r for r in runs)
     uploads = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact")]
     assert uploads[0]["with"]["path"] == "reports/"
