@@ -11,6 +11,16 @@ import sys
 from pathlib import Path
 
 
+def write_alias(tool_dir: Path, name: str, target: str) -> Path:
+    """`name` runs `target` with the same arguments (`lxc` on an Incus host runs `incus`)."""
+    tool_dir.mkdir(parents=True, exist_ok=True)
+    path = tool_dir / name
+    path.write_text(f'#!/bin/sh\n# written by the harness: {name} runs {target}\n'
+                    f'exec {shlex.quote(target)} "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
 def write_wrapper(tool_dir: Path, name: str, module: str, args: list[str]) -> Path:
     tool_dir.mkdir(parents=True, exist_ok=True)
     command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", module, *args])

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness import engines
 from harness.lab import transcript
 from harness.substrates.base import HostNode, Lab
 
@@ -79,8 +80,9 @@ def shell(work_root: Path, lab_name: str | None, host: str) -> int:
     """An interactive bash on the host; what is typed goes to the host's transcript."""
     lab = find_lab(work_root, lab_name)
     argv = _argv(work_root, lab, host, ["bash", "--rcfile", str(RC_FILE), "-i"])
-    print(f"{lab.scenario}: a shell on {host} (`lxc` talks to {host}'s LXD); exit or Ctrl-D "
-          f"to leave", file=sys.stderr)
+    title = engines.get(lab.engine).title
+    print(f"{lab.scenario}: a shell on {host} (`lxc` and `incus` talk to {host}'s {title}); "
+          f"exit or Ctrl-D to leave", file=sys.stderr)
     return subprocess.call(argv)
 
 

@@ -5,6 +5,7 @@ Incus removed makes every check skip with that reason. (Every scenario on Incus:
 from __future__ import annotations
 
 import os
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -79,6 +80,10 @@ def test_incus_host_runs_incusd_and_takes_lxc_and_incus_lines(tmp_path, work_roo
         app1.files.recursive_get("/tmp/tree", str(tmp_path / "tree"))
         leaf = tmp_path / "tree" / "leaf"
         assert leaf.read_bytes() == b"leaf\n" and oct(os.stat(leaf).st_mode & 0o777) == "0o600"
+
+        # what a person types in `harness shell`: the tutorial's lxc reaches the host's Incus
+        typed = run.substrate.interactive_argv(node, ["lxc", "list", "-c", "n", "-f", "csv"], {})
+        assert subprocess.run(typed, capture_output=True, text=True).stdout.split() == ["app1"]
 
         (result,) = run.verify(lab)
         assert result.outcome == Outcome.PASS, result.reason

@@ -22,6 +22,7 @@ from harness import engines
 from harness.hostnet import ovs
 from harness.hostnet.fan import write_fanctl
 from harness.hostnet.ovs_vsctl import write_ovs_vsctl
+from harness.hostnet.wrappers import write_alias
 from harness.interrupts import deferred_interrupts
 from harness.lxd.image import build_busybox_image
 from harness.substrates import capabilities, procs
@@ -123,6 +124,13 @@ class LocalSubstrate(Substrate):
         """Open vSwitch and stand-in tools (see harness.hostnet), for hosts that need them."""
         node = lab.hosts[host.name]
         tool_dir = Path(lab.workdir) / host.name / "bin"
+        engine = engines.get(lab.engine)
+        for client in engines.CLIENTS:
+            if client != engine.client:
+                # what a person types in `harness shell` (the tutorial's `lxc` on an Incus
+                # host) reaches the host's daemon; the harness's own lines are translated
+                write_alias(tool_dir, client, engine.client)
+                node.tool_dir = str(tool_dir)
         if ovs.needed_by(host):
             if not lab.capabilities.get("openvswitch"):
                 progress.info("%s: Open vSwitch not started: %s", host.name,
@@ -142,7 +150,6 @@ class LocalSubstrate(Substrate):
         if (any(argv[0] == "fanctl" for argv in host.tool_lines)
                 and shutil.which("fanctl") is None):
             peers = [str(h.underlay.ip) for h in topology.hosts.values() if h.name != host.name]
-            engine = engines.get(lab.engine)
             own_fan = lab.capabilities.get("fan_map", False) and engines.has_fan_bridges(engine)
             write_fanctl(tool_dir, peers, fan_map=own_fan, client=engine.client)
             node.tool_dir = str(tool_dir)
