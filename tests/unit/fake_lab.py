@@ -13,6 +13,7 @@ from scapy.layers.vxlan import VXLAN
 from scapy.packet import bind_layers
 from scapy.utils import rdpcap
 
+from harness import engines
 from harness.probes.capture import describe
 from harness.scenario import load_scenario
 
@@ -70,6 +71,8 @@ class FakeLab:
         self.probes = self
         self.waits: list[str] = []
         self.calls: list[tuple[str, str]] = []
+        self.engine = engines.LXD  # the engine the recordings were made with
+        self.engine_lacks: list[str] = []
 
     # context
     def address(self, text: str, nic: str = "eth0", wait: float = 0) -> str:
