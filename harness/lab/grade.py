@@ -17,14 +17,14 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pylxd
-
+from harness import engines
 from harness.lab import transcript
 from harness.lab.course import bring_up
 from harness.lab.hosts import LabError
 from harness.lab.staged import SolutionError, apply_solution, stage_skip_reasons
 from harness.lab.words import describe, plain_reason
 from harness.lxd.apply import wait_for_addresses
+from harness.lxd.client import connect
 from harness.results import CheckResult, Outcome
 from harness.session import Options, ScenarioRun
 from harness.substrates.base import Lab
@@ -139,7 +139,8 @@ class Replay:
             self.cells[stage.name] = Cell("skip", ["; ".join(reasons)])
             return
         for host in self.topology.hosts.values():
-            client = pylxd.Client(endpoint=self.lab.hosts[host.name].lxd_socket)
+            client = connect(engines.get(self.lab.engine),
+                             self.lab.hosts[host.name].lxd_socket)
             wait_for_addresses(host, client, timeout=8)
         results = self.run.verify(self.lab, stage.checks)
         failures = _failures(stage, results)

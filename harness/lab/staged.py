@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import pylxd
+
 from harness import engines
 from harness.checks.base import missing_capabilities, planned_ids
 from harness.checks.context import CheckContext
@@ -45,14 +47,14 @@ def apply_solution(substrate: Substrate, lab: Lab, topology: Topology, stage: St
     engine = engines.get(lab.engine)
     for host_name, lines in stage.solution.items():
         runner = substrate.runner(lab.hosts[host_name])
-        client = pylxd.Client(endpoint=lab.hosts[host_name].lxd_socket)
+        client = connect(engine, lab.hosts[host_name].lxd_socket)
         for argv in lines:
             try:
                 runner(engines.translate(engine, argv))
             except CommandError as exc:
                 raise SolutionError(f"{host_name}: `{' '.join(argv)}` failed "
                                     f"(exit {exc.returncode}): {exc.output}") from exc
-            if argv[0] == "lxc":
+            if engines.is_client_line(argv):
                 keep_macs(client, topology.hosts[host_name], set(argv[1:]))
     for host_name in stage.solution:
         client = connect(engine, lab.hosts[host_name].lxd_socket)
