@@ -105,16 +105,16 @@ def reap(lab: Lab) -> list[str]:
             problems += substrate(Path(lab.workdir).parent, lab.run_id).down(lab)
     except Exception as exc:  # the local sweep below must still run
         problems.append(f"{lab.substrate} teardown of {lab.run_id}: {exc}")
-    inodes = procs.run_netns_inodes(lab.run_id)
-    _kill_run_processes(lab, inodes)
-    for name in procs.run_namespaces(lab.run_id):
-        run(["ip", "netns", "del", name], check=False)
-    _unmount_under(Path(lab.workdir))
-    shutil.rmtree(lab.workdir, ignore_errors=True)
-    state = Path(lab.workdir).parent / "by-name" / f"{lab.scenario}.json"
-    if state.exists() and _names_lab(state, lab):
-        state.unlink()
-    return problems + settle(None, lab.run_id, lab.workdir, inodes)
+    with procs.held_namespaces(lab.run_id) as inodes:  # their numbers stay ours till settled
+        _kill_run_processes(lab, inodes)
+        for name in procs.run_namespaces(lab.run_id):
+            run(["ip", "netns", "del", name], check=False)
+        _unmount_under(Path(lab.workdir))
+        shutil.rmtree(lab.workdir, ignore_errors=True)
+        state = Path(lab.workdir).parent / "by-name" / f"{lab.scenario}.json"
+        if state.exists() and _names_lab(state, lab):
+            state.unlink()
+        return problems + settle(None, lab.run_id, lab.workdir, inodes)
 
 
 def _names_lab(state: Path, lab: Lab) -> bool:
