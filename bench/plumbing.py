@@ -25,10 +25,13 @@ from pathlib import Path
 from common import REPO, machine_note, median, spread, table
 
 sys.path.insert(0, str(REPO))
-from harness.substrates import procs  # noqa: E402
+from harness.substrates import (  # noqa: E402
+    dnsmasq,
+    fabric,
+    procs,  # noqa: E402
+)
 from harness.substrates.base import Lab  # noqa: E402
-from harness.substrates.local import dnsmasq, fabric  # noqa: E402
-from harness.substrates.local.teardown import remove_namespace  # noqa: E402
+from harness.substrates.fabric import remove_namespace  # noqa: E402
 from harness.topology import UPSTREAM, Host, Segment, Topology  # noqa: E402
 
 WORK_ROOT = Path("/var/tmp/lxd-harness-bench")

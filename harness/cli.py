@@ -241,12 +241,12 @@ def cmd_down(args) -> int:
 def cmd_gc(args) -> int:
     from harness.substrates.gc import collect
 
-    report = collect(_work_root(args), dry_run=args.dry_run)
+    report = collect(_work_root(args), dry_run=args.dry_run, vms=args.vms)
     verb = "would remove" if args.dry_run else "removed"
     for run_id in report.reaped:
-        print(f"{verb} dead run {run_id}")
+        print(f"{verb} {run_id}" if run_id.startswith("VM ") else f"{verb} dead run {run_id}")
     for run_id, why in sorted(report.kept.items()):
-        print(f"kept run {run_id}: {why}")
+        print(f"kept {run_id}: {why}" if run_id.startswith("VM ") else f"kept run {run_id}: {why}")
     for problem in report.problems:
         print(f"left behind: {problem}", file=sys.stderr)
     if not report.reaped and not report.kept:
@@ -405,6 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gc", help="remove what dead runs (a killed harness) left behind")
     p.add_argument("--workdir", help=f"work folder for labs (default {WORK_ROOT})")
     p.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    p.add_argument("--vms", action="store_true",
+                   help="also the idle VMs of the vagrant substrate's pool (kept ones too)")
     p.set_defaults(func=cmd_gc)
 
     p = sub.add_parser("doctor", help="what this machine can do")

@@ -43,6 +43,8 @@ class Check:
     type: ClassVar[str]
     #: capabilities (from the substrate's probe) this check needs to observe anything
     needs: ClassVar[tuple[str, ...]] = ()
+    #: plain nodes (upstream, peers) it uses whatever its parameters say
+    nodes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, spec: CheckSpec):
         self.spec = spec
@@ -145,7 +147,18 @@ def _missing(check: Check, spec: CheckSpec, ctx: CheckContext) -> list[str]:
         works, why = ctx.capability(feature)
         if not works:
             reasons.append(why)
-    return reasons
+    return reasons + ctx.absent_nodes(set(check.nodes) | _named_nodes(spec.params))
+
+
+def _named_nodes(value: Any) -> set[str]:
+    """The node part of every endpoint-like string in a check's parameters ("A->B" too)."""
+    if isinstance(value, str):
+        return {part.strip().partition(":")[0] for part in value.split("->")}
+    if isinstance(value, dict):
+        return set().union(*map(_named_nodes, value.values())) if value else set()
+    if isinstance(value, list | tuple):
+        return set().union(*map(_named_nodes, value)) if value else set()
+    return set()
 
 
 def verdict(seen: Observation, expect_absent: bool) -> tuple[Outcome, str]:

@@ -30,7 +30,7 @@ class CheckContext:
                  substrate: Substrate | None = None):
         self.topology = topology
         self.lab = lab
-        #: where the lab's nodes are reached (namespace paths, the far ends of links)
+        #: where the lab's nodes are reached (namespace paths)
         self.substrate = substrate or substrate_class(lab.substrate)(
             Path(lab.workdir).parent, lab.run_id)
         self.engine = engines.get(lab.engine)
@@ -118,14 +118,15 @@ class CheckContext:
                                f"(it has: {', '.join([*self.lab.hosts, *self.lab.nodes])})")
         return self.substrate.place(self.lab, name)
 
+    def absent_nodes(self, names: set[str]) -> list[str]:
+        """Why each of these plain nodes (upstream, peers) is not in the running lab: a
+        substrate may provide none. Names that are no such node are ignored."""
+        plain = (names & self.topology.node_names()) - set(self.topology.hosts)
+        return [self.substrate.absent_node(name) for name in sorted(plain)
+                if name not in self.lab.nodes]
+
     def host_netns(self, host: str) -> str:
         return self.substrate.place(self.lab, host)
-
-    def far_end(self, host: str, iface: str) -> tuple[str, str, str] | None:
-        """(place, iface, description) of the NIC across the wire from `host`'s `iface` when
-        injecting there is how to inject into `iface` from the wire (a VM's point-to-point
-        link); None: inject into `iface` itself."""
-        return self.substrate.far_end(self.lab, host, iface)
 
     def address(self, text: str, nic: str = "eth0", wait: float = ADDRESS_WAIT) -> str:
         """The IPv4 address other nodes use to reach `text` (an endpoint, or an address)."""

@@ -65,6 +65,8 @@ class HostNode(Node):
     #: for a host reached over SSH (vagrant, ssh substrates): its SshTarget as a dict;
     #: lxd_dir is then the local folder of the forwarded LXD socket
     remote: dict[str, Any] = field(default_factory=dict)
+    #: the pool VM (its slot id) a vagrant host runs on
+    vm: str = ""
 
     @property
     def lxd_socket(self) -> str:
@@ -111,7 +113,9 @@ class Lab:
             return self.hosts[name]
         if name in self.nodes:
             return self.nodes[name]
-        raise KeyError(f"no node {name!r} in lab {self.run_id}")
+        known = ", ".join([*self.hosts, *(n for n in self.nodes if n != "fabric")])
+        raise KeyError(f"the lab on the {self.substrate} substrate has no node {name!r} "
+                       f"(it has: {known})")
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -141,7 +145,7 @@ class Substrate(ABC):
     process for `harness gc`), the rollback when bring-up fails, the teardown's leftovers.
     A substrate fills in `bring_up` and `tear_down`; the other hooks do nothing by default.
     Reachability defaults to this machine's namespaces (`runner`, `place`,
-    `instance_place`, `far_end`, `probes`); substrates whose hosts live elsewhere override it.
+    `instance_place`, `probes`); substrates whose hosts live elsewhere override it.
     """
 
     name: ClassVar[str] = cast(str, _RegisteredName())
@@ -272,14 +276,13 @@ class Substrate(ABC):
         """Where a probe runs inside the instance whose init has `pid` on `host`."""
         return f"/proc/{pid}/ns/net"
 
-    def far_end(self, lab: Lab, host: str, iface: str) -> tuple[str, str, str] | None:
-        """(place, iface, description) of the NIC across the wire from `host`'s `iface`, when
-        frames must be injected there instead of into `iface` itself; None: inject into it."""
-        return None
-
     def probes(self, lab: Lab, local: ProbeRunner) -> ProbeRunner:
         """What runs the checks' probe calls for this lab (`start`, `call`, maybe `close`)."""
         return local
+
+    def absent_node(self, node: str) -> str:
+        """Why a check that uses `node` (upstream, a peer) cannot run: the lab lacks it."""
+        return f"the {self.name} substrate provides no `{node}` node"
 
     def interactive_argv(self, node: HostNode, argv: list[str], env: dict[str, str]) -> list[str]:
         """A local argv running `argv` on the host, attached to this terminal (`harness shell`,

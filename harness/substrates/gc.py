@@ -56,10 +56,23 @@ def why_alive(lab: Lab, kept_up: set[str]) -> str | None:
     return None
 
 
-def collect(work_root: Path, dry_run: bool = False) -> GcReport:
+def collect(work_root: Path, dry_run: bool = False, vms: bool = False) -> GcReport:
+    """Reap dead runs, then the VM pool's slots nobody uses (all idle ones with `vms`)."""
     report = GcReport()
     if not work_root.is_dir():
         return report
+    _collect_runs(work_root, dry_run, report)
+    if (work_root / "vm-pool").is_dir():
+        from harness.substrates.vagrant.pool import sweep
+
+        swept = sweep(work_root, everything=vms, dry_run=dry_run)
+        report.reaped += swept.reaped
+        report.kept.update(swept.kept)
+        report.problems += swept.problems
+    return report
+
+
+def _collect_runs(work_root: Path, dry_run: bool, report: GcReport) -> None:
     kept_up = _kept_up(work_root)
     for folder in sorted(p for p in work_root.iterdir() if (p / "lab.json").is_file()):
         try:
@@ -82,7 +95,6 @@ def collect(work_root: Path, dry_run: bool = False) -> GcReport:
         if not dry_run:
             report.problems += reap(lab)
         report.reaped.append(lab.run_id)
-    return report
 
 
 def _running_owner(lab_json: Path) -> int | None:

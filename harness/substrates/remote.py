@@ -55,12 +55,22 @@ from harness.topology import Host
 log = logging.getLogger(__name__)
 
 PROBES_DIR = "/tmp/harness-probes"
+FANCTL_MODULES = ("__init__.py", "wrappers.py", "fan.py")
 CONNECT_TIMEOUT = 15.0
 
 
 def probes_dir_for(run_id: str) -> str:
     """Where a run ships harness.probes on its hosts (one folder per run)."""
     return f"{PROBES_DIR}-{run_id}"
+
+
+def tool_dir(probes_dir: str) -> str:
+    """Where stand-in tools go on a host (first on the PATH of the host's commands)."""
+    return f"{probes_dir}/bin"
+
+
+def tool_path(probes_dir: str) -> str:
+    return f"{tool_dir(probes_dir)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass
@@ -202,10 +212,28 @@ class RemoteHost:
             tar.add(root / "netns.py", arcname="harness/netns.py")  # the probes enter with it
             for path in sorted((root / "probes").glob("*.py")):
                 tar.add(path, arcname=f"harness/probes/{path.name}")
+            for name in FANCTL_MODULES:  # the fanctl stand-in (install_fanctl)
+                tar.add(root / "hostnet" / name, arcname=f"harness/hostnet/{name}")
         archive = f"{self.probes_dir}.tar.gz"
         self.put_bytes(buffer.getvalue(), archive)
         self.run(["sh", "-c", 'rm -rf "$1" && mkdir -p "$1/pcaps" && tar -xzf "$2" -C "$1"',
                   "ship", self.probes_dir, archive], netns="")
+
+    def install_fanctl(self, peers: list[str], fan_map: bool) -> None:
+        """The harness's `fanctl` stand-in (harness.hostnet.fan, shipped with the probes) as
+        `tool_dir(probes_dir)/fanctl`; the host's commands find it first on their PATH
+        (`tool_path`)."""
+        args = ["--state", f"{self.probes_dir}/fanctl.json"]
+        for peer in peers:
+            args += ["--peer", peer]
+        if fan_map:
+            args.append("--fan-map")
+        command = shlex.join(["env", f"PYTHONPATH={self.probes_dir}", self.target.python, "-m",
+                              "harness.hostnet.fan", *args, "--"])
+        script = f'#!/bin/sh\n# written by the harness: fanctl stand-in\nexec {command} "$@"\n'
+        folder = tool_dir(self.probes_dir)
+        self.run(["sh", "-c", 'mkdir -p "$1" && cat > "$1/fanctl" && chmod 755 "$1/fanctl"',
+                  "install", folder], input=script, netns="")
 
     def probe_server(self) -> RemoteProbeServer:
         line = self.command_line(

@@ -109,6 +109,10 @@ class SshSubstrate(RemoteHostsSubstrate):
         return [f"host {name} is not in the inventory {self.inventory}"
                 for name in topology.hosts if name not in targets]
 
+    def absent_node(self, node: str) -> str:
+        return (f"the ssh substrate uses existing machines on their own network: it provides "
+                f"no `{node}` node (no upstream router, no LAN peers)")
+
     def created(self, lab: Lab, topology: Topology) -> None:
         # what down() deletes again, also when a later process tears the lab down
         (Path(lab.workdir) / "topology-objects.yaml").write_text(

@@ -15,6 +15,9 @@ class FakeContext:
         self.waits: list[str] = []
         self.engine_lacks = list(engine_lacks)
 
+    def absent_nodes(self, names):
+        return []
+
     def capability(self, feature):
         if feature not in self.capabilities:
             return False, f"unknown capability {feature!r}"

@@ -47,6 +47,9 @@ class FakeContext:
         self.lookups: list[str] = []
         self.engine_lacks: list[str] = []
 
+    def absent_nodes(self, names):
+        return []
+
     def capability(self, feature):
         return True, ""
 

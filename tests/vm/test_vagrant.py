@@ -1,11 +1,9 @@
-"""The vagrant substrate for real: two VMs (QEMU TCG here), GRE and VLAN 409 proven on them.
+"""The vagrant substrate for real: VMs under QEMU (TCG here), booted once for the whole module.
 
-Slow tier (marker `vm`, not part of `make test`): run with `pytest -m vm tests/vm`.
-Measured on a 2-core machine with software emulation (TCG): building the box takes
-1.5-3 min (once; cached in /var/cache/lxd-harness/boxes, rebuilt when vagrant/box changes)
-and uploading it to libvirt a few seconds; the two-VM run takes about 2.5 min (boot 1.5 min,
-apply 20 s, checks 20 s, teardown 10 s), the boot failure test about 2.5 min. Budget for the
-tier: 8 min with a cached box, 12 min without.
+Slow tier (marker `vm`): `make test-vm` or `pytest -m vm tests/vm`. The tests share this
+process' VM pool, in this order: the first boots two VMs; the next ones reuse them (reverted
+to their snapshot), one more VM boots for the three-host lab; the boot failure boots its own.
+Figures (box cached) are in bench/README.md.
 """
 
 from __future__ import annotations
@@ -21,9 +19,13 @@ from harness.results import Outcome
 from harness.scenario import load_scenario
 from harness.session import Options, ScenarioRun
 from harness.substrates.base import SubstrateError
+from harness.substrates.remote import forget_hosts, remote_host
+from harness.substrates.runs import WORK_ROOT
 from harness.substrates.vagrant import LIBVIRT_NETNS, VagrantSubstrate
+from harness.substrates.vagrant.pool import pool_for, shutdown_all
 
-LAB = Path(__file__).resolve().parent / "labs" / "gre-vlan.yaml"
+LABS = Path(__file__).resolve().parent / "labs"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 pytestmark = [
     pytest.mark.vm,
@@ -32,30 +34,81 @@ pytestmark = [
 ]
 
 
-def _leftovers(run_id: str) -> list[str]:
-    domains = subprocess.run(["virsh", "-q", "list", "--all", "--name"], capture_output=True,
-                             text=True).stdout.split()
-    return [d for d in domains if d.startswith(f"hl-{run_id}-")]
+@pytest.fixture(scope="module", autouse=True)
+def vm_pool():
+    """The pool this module's tests share; every VM it booted is gone at the end."""
+    yield pool_for(WORK_ROOT)
+    assert shutdown_all() == []
+    mine = [slot.id for slot in pool_for(WORK_ROOT).slots()
+            if slot.owner_pid == os.getpid()]
+    assert mine == []
+
+
+def _run(path: Path, tmp_path: Path) -> tuple[ScenarioRun, dict]:
+    scenario_run = ScenarioRun(load_scenario(path), Options(substrate="vagrant",
+                                                            out_dir=tmp_path))
+    result = scenario_run.run()
+    outcomes = {c.id: (str(c.outcome), c.reason) for c in result.checks}
+    print(result.name, "phases:", result.phases, "\noutcomes:", outcomes)
+    assert result.error is None, result.error
+    assert not Path(scenario_run.substrate.work_root, scenario_run.substrate.run_id).exists()
+    return scenario_run, outcomes
+
+
+def _lab_links(run_id: str) -> list[str]:
+    links = subprocess.run(["ip", "-n", LIBVIRT_NETNS, "-o", "link", "show"],
+                           capture_output=True, text=True).stdout
+    return [line for line in links.splitlines() if run_id in line]
 
 
 def test_gre_and_vlan_409_pass_on_two_vms(tmp_path):
-    topology = load_scenario(LAB)
-    scenario_run = ScenarioRun(topology, Options(substrate="vagrant", out_dir=tmp_path))
-    result = scenario_run.run()
-    outcomes = {c.id: (c.outcome, c.reason) for c in result.checks}
-    print("phases:", result.phases, "\noutcomes:", outcomes)
-    assert result.error is None, result.error
-    by_type = {c.type: c for c in result.checks}
-    assert by_type["gre"].outcome == Outcome.PASS, by_type["gre"].reason
-    assert by_type["vlan"].outcome == Outcome.PASS, by_type["vlan"].reason
-    assert all(c.outcome == Outcome.PASS for c in result.checks), outcomes
-    run_id = scenario_run.substrate.run_id
-    assert not _leftovers(run_id)
-    assert not Path(scenario_run.substrate.work_root, run_id).exists()
+    scenario_run, outcomes = _run(LABS / "gre-vlan.yaml", tmp_path)
+    assert all(outcome == Outcome.PASS for outcome, _ in outcomes.values()), outcomes
+    assert not _lab_links(scenario_run.substrate.run_id)  # its bridges went with it
+
+
+def test_scenario_a_never_reaches_scenario_b(tmp_path):
+    """After gre-vlan (OVS bridges, a veth pair, LXD's br0 with its GRE tunnel and nft
+    rules, instances), the next lab gets the same VMs with none of it."""
+    pool = pool_for(WORK_ROOT)
+    used = {slot.id for slot in pool.slots()
+            if slot.state == "idle" and slot.used and slot.owner_pid == os.getpid()}
+    assert len(used) >= 2, "the previous test left no used VM to reuse"
+    substrate = VagrantSubstrate()
+    topology = load_scenario(LABS / "gre-vlan.yaml")
+    lab = substrate.up(topology)  # brought up only, not applied
+    try:
+        assert {node.vm for node in lab.hosts.values()} <= used
+        for name, node in lab.hosts.items():
+            remote = remote_host(node)
+            seen = {
+                "links": remote.run(["ip", "-o", "link", "show"]).stdout,
+                "ovs": remote.run(["ovs-vsctl", "list-br"]).stdout,
+                "nft": remote.run(["nft", "list", "ruleset"]).stdout,
+                "lxd": remote.run(["lxc", "list", "--format", "csv", "-c", "n"]).stdout
+                + remote.run(["lxc", "network", "list", "--format", "csv"]).stdout,
+            }
+            for what in ("ctr-bridge", "vlan409", "v409", "br0", "lan409", "app1", "app2",
+                         "vlanapp"):
+                left = [kind for kind, text in seen.items() if what in text]
+                assert not left, f"{name}: {what} from the last lab is in its {left}"
+    finally:
+        forget_hosts(lab)
+        assert substrate.down(lab) == []
+
+
+def test_nat_dns_and_dhcp_reservation_on_a_reused_vm(tmp_path):
+    _run_id, outcomes = _run(SCENARIOS / "static-ip.yaml", tmp_path)
+    assert all(outcome == Outcome.PASS for outcome, _ in outcomes.values()), outcomes
+
+
+def test_three_vms_upstream_and_a_peer_on_one_segment(tmp_path):
+    _scenario_run, outcomes = _run(LABS / "three-hosts.yaml", tmp_path)
+    assert all(outcome == Outcome.PASS for outcome, _ in outcomes.values()), outcomes
 
 
 def test_a_vm_that_does_not_boot_is_named_with_its_console_log(tmp_path):
-    topology = load_scenario(LAB)
+    topology = load_scenario(LABS / "gre-vlan.yaml")
     # the kernel starts, then finds no root file system: the initramfs gives up
     substrate = VagrantSubstrate(boot_timeout=90, kernel_args="root=/dev/nonexistent")
     lab = None
@@ -66,11 +119,11 @@ def test_a_vm_that_does_not_boot_is_named_with_its_console_log(tmp_path):
         if lab is not None:  # it booted after all: leave nothing behind
             substrate.down(lab)
     message = str(failed.value)
-    assert message.startswith("VM host") and "did not boot" in message
-    assert "console log of host1" in message and "console log of host2" in message
+    assert message.startswith("host1, host2: VM hl-") and "did not boot" in message
+    assert "console log" in message
     assert "/dev/nonexistent does not exist" in message  # the console's own words
-    assert not _leftovers(substrate.run_id)
     assert not (substrate.work_root / substrate.run_id).exists()
-    active = list((substrate.work_root / "vagrant-active").glob("*"))
-    if not active:  # the last Vagrant lab: libvirt's namespace is gone too
-        assert not Path(f"/run/netns/{LIBVIRT_NETNS}").exists()
+    assert not _lab_links(substrate.run_id)
+    broken = [slot for slot in pool_for(WORK_ROOT).slots()
+              if slot.shape.kernel_args == "root=/dev/nonexistent"]
+    assert broken == []  # the VMs that did not boot are gone

@@ -67,8 +67,10 @@ cp "$HERE/files/ssh-host-keys.service" "$ROOT/etc/systemd/system/"
 cp "$HERE/files/99-harness.conf" "$ROOT/etc/sysctl.d/"
 chroot "$ROOT" systemctl enable systemd-networkd.service ssh-host-keys.service
 chroot "$ROOT" systemctl enable serial-getty@ttyS0.service
+# Nothing waits for "online": Vagrant waits for the management address and SSH itself.
+chroot "$ROOT" systemctl mask systemd-networkd-wait-online.service
 rm -f "$ROOT"/etc/ssh/ssh_host_*
-echo "UseDNS no" > "$ROOT/etc/ssh/sshd_config.d/harness.conf"
+printf 'UseDNS no\nHostKey /etc/ssh/ssh_host_ed25519_key\n' > "$ROOT/etc/ssh/sshd_config.d/harness.conf"
 
 chroot "$ROOT" useradd -m -s /bin/bash -G sudo,lxd vagrant
 echo "vagrant:vagrant" | chroot "$ROOT" chpasswd

@@ -11,6 +11,7 @@ from harness.topology import UPSTREAM, UPSTREAM_WAN_ADDRESS, Endpoint
 
 @register
 class Nat(Check):
+    nodes = (UPSTREAM,)  # where NAT is observed
 
     def expected_source(self, ctx: CheckContext) -> str:
         source = Endpoint.parse(self.params["from"])

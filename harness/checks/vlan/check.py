@@ -113,15 +113,13 @@ def _uses_ovs(ctx: CheckContext, host: str) -> bool:
 
 
 def _trunk(ctx: CheckContext, host: str, iface: str) -> tuple[str, str, str]:
-    """Where to sniff and inject: the fabric-side end of the host's NIC, else the NIC itself."""
+    """Where to sniff and inject: the fabric-side end of the host's NIC (a veth's other end,
+    a VM's tap), else the NIC itself."""
     node = ctx.lab.hosts[host]
     link = node.links.get(iface)
     if link and "fabric" in ctx.lab.nodes:
         fabric = ctx.lab.nodes["fabric"]
         return f"/run/netns/{fabric.netns}", link[1], f"its fabric-side end {link[1]}"
-    far_end = ctx.far_end(host, iface)  # a VM's NIC: the other VM's NIC on the same link
-    if far_end is not None:
-        return far_end
     return ctx.host_netns(host), iface, f"{host} {iface}"
 
 

@@ -1,7 +1,7 @@
 """The local substrate: every node is a network namespace on this machine.
 
-- fabric.py: the namespaces, the segments (bridges in the fabric namespace), every veth;
-- dnsmasq.py: upstream's resolver and the LAN peers' DHCP servers;
+- ../fabric.py (shared with the vagrant substrate): the namespaces, the segments (bridges in
+  the fabric namespace), every veth; ../dnsmasq.py: upstream's resolver, the peers' DHCP;
 - lxd_daemon.py: each host's own LXD or Incus daemon (own LXD_DIR or INCUS_DIR, own mount
   namespace);
 - teardown.py: taking it all apart again;
@@ -25,9 +25,9 @@ from harness.hostnet.ovs_vsctl import write_ovs_vsctl
 from harness.hostnet.wrappers import write_alias
 from harness.interrupts import deferred_interrupts
 from harness.lxd.image import build_busybox_image
-from harness.substrates import capabilities, procs
+from harness.substrates import capabilities, dnsmasq, fabric, procs
 from harness.substrates.base import Lab, Node, Substrate, SubstrateError, progress
-from harness.substrates.local import dnsmasq, fabric, lxd_daemon, teardown
+from harness.substrates.local import lxd_daemon, teardown
 from harness.substrates.runs import WORK_ROOT, netns_name
 from harness.topology import UPSTREAM, Host, Topology
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness.shell import CommandError, run
 from harness.substrates import procs
-from harness.substrates.base import HostNode, Lab, Node
+from harness.substrates.base import HostNode, Lab
+from harness.substrates.fabric import remove_namespace
 from harness.substrates.local import lxd_daemon
 
 #: ends the daemons with these PIDs, in that order (the substrate's, which reaps its own)
@@ -53,16 +53,3 @@ def _end_stragglers(lab: Lab, netns_inodes: set[int]) -> None:
             return
         procs.stop(stragglers, signum=signal.SIGKILL, grace=0, kill_group=False,
                    exit_timeout=max(0.0, deadline - time.monotonic()))
-
-
-def remove_namespace(node: Node) -> list[str]:
-    if not Path(f"/run/netns/{node.netns}").exists():
-        return []
-    # Whatever still runs in a lab namespace was started by this lab (dnsmasq, OVS, ...).
-    pids = run(["ip", "netns", "pids", node.netns], check=False).stdout.split()
-    procs.stop([int(pid) for pid in pids], signum=signal.SIGKILL, grace=0, kill_group=False)
-    try:
-        run(["ip", "netns", "del", node.netns], where=node.name)
-    except CommandError as exc:
-        return [f"namespace {node.netns}: {exc}"]
-    return []

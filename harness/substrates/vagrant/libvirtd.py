@@ -20,6 +20,18 @@ from harness.substrates.runs import NETNS_PREFIX
 
 LIBVIRT_NETNS = f"{NETNS_PREFIX}libvirt"
 LIBVIRT_IMAGES = Path("/var/lib/libvirt/images")  # libvirt's default pool
+#: the VMs' management network (SSH from this machine only): isolated, no route anywhere,
+#: one for every VM, made with libvirtd and gone with it
+MGMT_NETWORK = f"{NETNS_PREFIX}vms-mgmt"
+MGMT_SUBNET = "10.254.0.0/24"
+_MGMT_XML = f"""<network>
+  <name>{MGMT_NETWORK}</name>
+  <bridge name='{MGMT_NETWORK}' stp='off' delay='0'/>
+  <ip address='10.254.0.1' netmask='255.255.255.0'>
+    <dhcp><range start='10.254.0.2' end='10.254.0.254'/></dhcp>
+  </ip>
+</network>
+"""
 
 # libvirtd expects the cgroup hierarchy; `ip netns exec` gives a fresh /sys without it.
 _LIBVIRT_LAUNCHER = "set -e\n" + CGROUP_V1_MOUNTS + """\
@@ -102,6 +114,29 @@ def ensure_libvirtd(hide_kvm: bool) -> None:
         if time.monotonic() > deadline:
             raise SubstrateError("libvirtd did not answer in 20 s")
         time.sleep(0.2)
+    _ensure_mgmt_network()
+
+
+def _ensure_mgmt_network() -> None:
+    """The management network, transient (no <forward>: isolated; gone with libvirtd)."""
+    if run(["virsh", "net-info", MGMT_NETWORK], check=False).returncode == 0:
+        return
+    created = run(["virsh", "net-create", "/dev/stdin"], input=_MGMT_XML, check=False)
+    if created.returncode != 0 and \
+            run(["virsh", "net-info", MGMT_NETWORK], check=False).returncode != 0:
+        raise SubstrateError(f"libvirt: could not make the management network {MGMT_NETWORK}: "
+                             f"{created.stderr.strip() or created.stdout.strip()}")
+
+
+def domain_taps(domain: str) -> dict[str, str]:
+    """MAC -> the tap of that NIC of `domain` (in LIBVIRT_NETNS)."""
+    listing = run(["virsh", "-q", "domiflist", domain], where=domain).stdout
+    taps = {}
+    for line in listing.splitlines():
+        fields = line.split()
+        if len(fields) == 5 and fields[0] != "-":
+            taps[fields[4].lower()] = fields[0]
+    return taps
 
 
 def release_libvirtd(active_dir: Path) -> list[str]:
@@ -112,6 +147,7 @@ def release_libvirtd(active_dir: Path) -> list[str]:
     domains = run(["virsh", "-q", "list", "--all", "--name"], check=False).stdout.split()
     if domains:
         return [f"libvirt still has domains {', '.join(domains)}: libvirtd left running"]
+    run(["virsh", "net-destroy", MGMT_NETWORK], check=False)
     for name in ("libvirtd", "virtlogd"):
         pid = pidfile_alive(name)
         if pid is not None and _in_libvirt_netns(pid):

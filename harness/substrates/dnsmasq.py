@@ -1,4 +1,4 @@
-"""The dnsmasq daemons of a local lab that are not LXD's: upstream's resolver, LAN DHCP."""
+"""The dnsmasq daemons of a lab that are not LXD's: upstream's resolver, the peers' DHCP."""
 
 from __future__ import annotations
 
