@@ -167,10 +167,12 @@ class Pool:
         return slot_id in self._claims
 
     # ------------------------------------------------------------------ acquire
-    def acquire(self, run_id: str, needs: list[int], *, box: str, driver: str,
+    def acquire(self, run_id: str, hosts: dict[str, int], *, box: str, driver: str,
                 kernel_args: str = "", boot_timeout: int = BOOT_TIMEOUT) -> list[Slot]:
-        """One slot per entry of `needs` (data NICs that host needs), in that order: idle
-        slots that fit, reverted to their snapshot when used, else freshly booted ones."""
+        """One slot per host (name -> the data NICs it needs), in that order: idle slots
+        that fit, reverted to their snapshot when used, else freshly booted ones. A failure
+        names the host whose VM it is."""
+        names, needs = list(hosts), list(hosts.values())
         chosen: list[Slot | None] = [None] * len(needs)
         fresh: list[tuple[int, VmShape]] = []
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -183,7 +185,11 @@ class Pool:
                 for slot in fits:
                     if self._claim(slot.id):
                         idle.remove(slot)
-                        chosen[i] = slot
+                        current = self.load(slot.id)  # as it is now that it is ours
+                        if current is None or current.state != "idle":
+                            self._unclaim(slot.id)
+                            continue
+                        chosen[i] = current
                         break
             taken = {s.shape.index for s in self.slots()}
             for i, need in enumerate(needs):
@@ -207,7 +213,7 @@ class Pool:
                 chosen[i] = slot
         slots = [s for s in chosen if s is not None]
         try:
-            self._make_ready(slots, {i for i, _ in fresh}, boot_timeout)
+            self._make_ready(slots, names, {i for i, _ in fresh}, boot_timeout)
         except BaseException:
             for i, slot in enumerate(slots):
                 if i in {j for j, _ in fresh}:
@@ -221,16 +227,20 @@ class Pool:
             self.save(slot)
         return slots
 
-    def _make_ready(self, slots: list[Slot], fresh: set[int], boot_timeout: int) -> None:
+    def _make_ready(self, slots: list[Slot], names: list[str], fresh: set[int],
+                    boot_timeout: int) -> None:
         """Boot the fresh slots, revert the used ones, side by side. The first failure (or
-        Ctrl-C) stops the boots still running, then is raised."""
+        Ctrl-C) stops the boots still running, then is raised naming the host."""
         workers = ThreadPoolExecutor(max_workers=max(1, len(slots)))
         try:
-            jobs = [workers.submit(self._boot, slot, boot_timeout) if i in fresh
-                    else workers.submit(self.revert, slot)
+            jobs = [(names[i], workers.submit(self._boot, slot, boot_timeout) if i in fresh
+                     else workers.submit(self.revert, slot))
                     for i, slot in enumerate(slots) if i in fresh or slot.used]
-            for job in jobs:
-                job.result()
+            for name, job in jobs:
+                try:
+                    job.result()
+                except (SubstrateError, CommandError) as exc:
+                    raise SubstrateError(f"{name}: {exc}") from exc
         except BaseException:
             with deferred_interrupts():
                 for proc in list(self._booting.values()):
@@ -382,6 +392,9 @@ class Pool:
         started = time.monotonic()
         run(["virsh", "snapshot-revert", slot.shape.domain, SNAPSHOT, "--running"],
             timeout=600, where=slot.shape.domain)
+        # libvirt restarts QEMU to revert: new taps (on the idle bridge), maybe new names
+        taps = domain_taps(slot.shape.domain)
+        slot.taps = {mac: taps[mac] for mac in slot.shape.data_macs if mac in taps}
         slot.used = False
         slot.timings["revert"] = round(time.monotonic() - started, 1)
         progress.info("vagrant: VM %s reverted to its snapshot in %.1f s", slot.id,
@@ -429,39 +442,59 @@ class Pool:
             run(["virsh", "vol-delete", "--pool", "default", volume], check=False)
         if Path(f"/run/netns/{LIBVIRT_NETNS}").exists():
             run(["ip", "-n", LIBVIRT_NETNS, "link", "del", slot.shape.idle_bridge], check=False)
-        self._unclaim(slot.id)
         if not leftovers:
             shutil.rmtree(folder, ignore_errors=True)
             (self.work_root / "vagrant-active" / f"vm-{slot.id}").unlink(missing_ok=True)
+        self._unclaim(slot.id)  # only now: nobody may claim a VM half destroyed
         return leftovers
 
     def shutdown(self) -> list[str]:
         """Destroy the idle slots this process owns, unless they are kept for later runs."""
-        leftovers = []
         me = (os.getpid(), procs.start_time(os.getpid()) or 0)
-        for slot in self.slots():
-            if slot.state == "idle" and not slot.keep \
-                    and (slot.owner_pid, slot.owner_start) == me \
-                    and (self.holds(slot.id) or self._claim(slot.id)):
-                leftovers += self.destroy(slot)
-        return leftovers
+        doomed = []
+        if not self.dir.is_dir():
+            return []
+        with locked(self.dir / ".lock"):  # against another process' acquire()
+            for slot in self.slots():
+                if slot.state == "idle" and not slot.keep \
+                        and (slot.owner_pid, slot.owner_start) == me \
+                        and (self.holds(slot.id) or self._claim(slot.id)):
+                    doomed.append(slot)
+        # side by side, on plain threads: this also runs at exit, when executors are refused
+        results: list[list[str]] = [[] for _ in doomed]
+
+        def destroy(i: int) -> None:
+            results[i] = self.destroy(doomed[i])
+
+        threads = [threading.Thread(target=destroy, args=(i,)) for i in range(len(doomed))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return [problem for problems in results for problem in problems]
 
     def sweep(self, everything: bool = False, dry_run: bool = False) -> GcReport:
         """`harness gc`: destroy the slots nobody will use again (dead boots, idle ones of
         dead processes, those of labs that are gone); with `everything`, also idle ones
         kept for later runs or whose owner still runs."""
         report = GcReport()
-        for slot in self.slots():
-            why = self._why_alive(slot, everything)
-            if why:
-                report.kept[f"VM {slot.id}"] = why
-                continue
-            if not dry_run:
-                if not (self.holds(slot.id) or self._claim(slot.id)):
-                    report.kept[f"VM {slot.id}"] = "claimed by a running process"
+        doomed = []
+        if not self.dir.is_dir():
+            return report
+        with locked(self.dir / ".lock"):  # against another process' acquire()
+            for slot in self.slots():
+                why = self._why_alive(slot, everything)
+                if why is None and not dry_run \
+                        and not (self.holds(slot.id) or self._claim(slot.id)):
+                    why = "claimed by a running process"
+                if why:
+                    report.kept[f"VM {slot.id}"] = why
                     continue
+                report.reaped.append(f"VM {slot.id}")
+                doomed.append(slot)
+        if not dry_run:
+            for slot in doomed:
                 report.problems += self.destroy(slot)
-            report.reaped.append(f"VM {slot.id}")
         return report
 
     def _why_alive(self, slot: Slot, everything: bool) -> str | None:

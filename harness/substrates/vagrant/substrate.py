@@ -127,13 +127,9 @@ class VagrantSubstrate(RemoteHostsSubstrate):
         fabric.wire(lab, topology)
         self._start_dnsmasqs(lab, topology)
         lab.save(workdir / "lab.json")
-        needs = [1 + len(host.interfaces) for host in topology.hosts.values()]
-        try:
-            slots = self.pool.acquire(self.run_id, needs, box=recipe_digest(), driver=driver,
-                                      kernel_args=self.kernel_args,
-                                      boot_timeout=self.boot_timeout)
-        except SubstrateError as exc:
-            raise SubstrateError(f"{', '.join(topology.hosts)}: {exc}") from exc
+        needs = {host.name: 1 + len(host.interfaces) for host in topology.hosts.values()}
+        slots = self.pool.acquire(self.run_id, needs, box=recipe_digest(), driver=driver,
+                                  kernel_args=self.kernel_args, boot_timeout=self.boot_timeout)
         for host, slot in zip(topology.hosts.values(), slots, strict=True):
             node = lab.hosts[host.name]
             node.vm = slot.id
