@@ -93,6 +93,9 @@ class FakeLab:
     def restart_instance(self, host: str, name: str) -> None:
         pass
 
+    def absent_nodes(self, names: set[str]) -> list[str]:
+        return []  # the recording was made on a lab with every node
+
     def capability(self, feature: str) -> tuple[bool, str]:
         works = self.capabilities.get(feature, True)
         return works, "" if works else f"no {feature}"

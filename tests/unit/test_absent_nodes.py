@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checks import run_check
+from harness.checks.base import run_check
 from harness.checks.context import CheckContext
 from harness.results import Outcome
 from harness.scenario import load_text
