@@ -1,5 +1,5 @@
 # The two commands of the README. Both set everything up first (idempotent), as root.
-.PHONY: tutorial test test-local test-vm unit lint setup
+.PHONY: tutorial test test-local test-vm test-vm-extra unit lint setup
 
 # All tutorial scenarios on the local substrate; reports under reports/.
 tutorial:
@@ -27,3 +27,9 @@ lint:
 test-vm:
 	scripts/setup.sh --test
 	.venv/bin/pytest -q -m vm tests/vm --junitxml=reports/pytest-vm.xml
+
+# Slower VM tests, not part of `make test`: the ssh substrate against VMs, the local
+# substrate inside a VM.
+test-vm-extra:
+	scripts/setup.sh --test
+	.venv/bin/pytest -q -m vm_extra tests/vm --junitxml=reports/pytest-vm-extra.xml

@@ -13,6 +13,8 @@ Inventory (YAML), one entry per scenario host:
         python: python3              # needs scapy (Debian: python3-scapy)
         lxd_socket: /var/lib/lxd/unix.socket   # snap: /var/snap/lxd/common/lxd/unix.socket
         netns: null                  # run the host's commands in this network namespace
+        from_netns: null             # the local namespace `address` is reachable from
+                                     # (e.g. hl-libvirt, for the harness's own VMs)
 
 The harness takes the machine's LXD over (`lxd init --preseed` with the scenario's lxdbr0)
 and at teardown deletes the instances, profiles and networks the scenario made. It does
@@ -51,7 +53,7 @@ log = logging.getLogger(__name__)
 
 INVENTORY_ENV = "HARNESS_INVENTORY"
 _KEYS = {"address", "port", "user", "key", "known_hosts", "check_host_key", "python",
-         "lxd_socket", "netns"}
+         "lxd_socket", "netns", "from_netns"}
 
 
 class InventoryError(ValueError):
@@ -85,7 +87,7 @@ def load_inventory(path: Path) -> dict[str, SshTarget]:
             known_hosts=known_hosts, check_host_key=bool(entry.get("check_host_key", True)),
             python=str(entry.get("python", "python3")),
             lxd_socket=str(entry.get("lxd_socket", "/var/lib/lxd/unix.socket")),
-            host_netns=entry.get("netns"))
+            host_netns=entry.get("netns"), netns=entry.get("from_netns"))
     return targets
 
 

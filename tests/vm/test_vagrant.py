@@ -1,9 +1,9 @@
 """The vagrant substrate for real: VMs under QEMU (TCG here), booted once for the whole module.
 
 Slow tier (marker `vm`): `make test-vm` or `pytest -m vm tests/vm`. The tests share this
-process' VM pool, in this order: the first boots two VMs; the next ones reuse them (reverted
-to their snapshot), one more VM boots for the three-host lab; the boot failure boots its own.
-Figures (box cached) are in bench/README.md.
+process' VM pool (conftest.py), in this order: the first boots two VMs; the next ones reuse
+them (reverted to their snapshot), one more VM boots for the three-host lab; the boot failure
+boots its own. Figures (box cached) are in bench/README.md.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from harness.substrates.base import SubstrateError
 from harness.substrates.remote import forget_hosts, remote_host
 from harness.substrates.runs import WORK_ROOT
 from harness.substrates.vagrant import LIBVIRT_NETNS, VagrantSubstrate
-from harness.substrates.vagrant.pool import pool_for, shutdown_all
+from harness.substrates.vagrant.pool import pool_for
 
 LABS = Path(__file__).resolve().parent / "labs"
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -32,16 +32,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0 or shutil.which("vagrant") is None,
                        reason="needs root, vagrant, vagrant-libvirt, libvirt and QEMU"),
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def vm_pool():
-    """The pool this module's tests share; every VM it booted is gone at the end."""
-    yield pool_for(WORK_ROOT)
-    assert shutdown_all() == []
-    mine = [slot.id for slot in pool_for(WORK_ROOT).slots()
-            if slot.owner_pid == os.getpid()]
-    assert mine == []
 
 
 def _run(path: Path, tmp_path: Path) -> tuple[ScenarioRun, dict]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -62,6 +63,22 @@ REQUIRED_TOOLS = {
     "ssh": "openssh-client",
     "dnsmasq": "dnsmasq-base",
 }
+
+def prepare_vms(work_root: Path, box_dir: Path = BOX_DIR, lab: Lab | None = None) -> str:
+    """The box (built when stale), KVM or not, libvirtd running: what booting a VM needs.
+    Returns the libvirt driver ("kvm" | "qemu"); `lab`'s capabilities say which, and why."""
+    built = ensure_box(box_dir)
+    driver, why = choose_driver(work_root / "cache", box_dir)
+    if lab is not None:
+        lab.timings["box_build"] = built
+        # not a feature checks need: shown in the report, so that it says which was used
+        lab.capabilities["kvm"] = driver == "kvm"
+        lab.capability_notes["kvm"] = why
+    progress.info("vagrant: VMs run on %s (%s)", driver, why)
+    with locked(work_root / ".libvirtd.lock"):
+        ensure_libvirtd(hide_kvm=driver != "kvm")
+    return driver
+
 
 # ---------------------------------------------------------------------- the substrate
 class VagrantSubstrate(RemoteHostsSubstrate):
@@ -108,14 +125,9 @@ class VagrantSubstrate(RemoteHostsSubstrate):
 
     def bring_up(self, lab: Lab, topology: Topology) -> None:
         workdir = Path(lab.workdir)
-        lab.timings["box_build"] = ensure_box(self.box_dir)
-        driver, why = choose_driver(self.work_root / "cache", self.box_dir)
-        # not a feature checks need: shown in the report, so that it says which was used
-        lab.capabilities["kvm"] = driver == "kvm"
-        lab.capability_notes["kvm"] = why
-        progress.info("vagrant: VMs run on %s (%s)", driver, why)
-        with locked(self.work_root / ".libvirtd.lock"):
-            ensure_libvirtd(hide_kvm=driver != "kvm")
+        started = time.monotonic()
+        driver = prepare_vms(self.work_root, self.box_dir, lab)
+        lab.timings["box_and_libvirtd"] = round(time.monotonic() - started, 1)
         # upstream, the peers and the segments: the local substrate's own code, with the
         # segments' bridges in the libvirt namespace where the VMs' taps are
         fabric.make_nodes(lab, topology, fabric_netns=LIBVIRT_NETNS, hosts=False)

@@ -1,0 +1,51 @@
+"""Slower VM tests, opt-in (marker `vm_extra`): `make test-vm-extra`.
+
+- the ssh substrate end to end: VMs from the pool, brought up by the vagrant substrate (their
+  underlay, upstream, LXD) but not applied, are the inventory of a full scenario run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.results import Outcome
+from harness.scenario import load_scenario
+from harness.session import Options, ScenarioRun
+from harness.substrates.ssh import INVENTORY_ENV
+from harness.substrates.vagrant import VagrantSubstrate
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+pytestmark = [
+    pytest.mark.vm_extra,
+    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("vagrant") is None,
+                       reason="needs root, vagrant, vagrant-libvirt, libvirt and QEMU"),
+]
+
+
+def test_the_ssh_substrate_runs_a_scenario_on_real_remote_lxd_machines(tmp_path, monkeypatch):
+    topology = load_scenario(SCENARIOS / "gre.yaml")
+    vms = VagrantSubstrate()
+    lab = vms.up(topology)  # the machines: addresses, segments, LXD; nothing applied
+    try:
+        inventory = {"hosts": {name: {
+            "address": node.remote["address"], "user": node.remote["user"],
+            "key": node.remote["key"], "check_host_key": False,
+            "from_netns": node.remote["netns"]} for name, node in lab.hosts.items()}}
+        path = tmp_path / "inventory.yaml"
+        path.write_text(yaml.safe_dump(inventory))
+        monkeypatch.setenv(INVENTORY_ENV, str(path))
+        scenario_run = ScenarioRun(topology, Options(substrate="ssh", out_dir=tmp_path))
+        result = scenario_run.run()
+        outcomes = {c.id: (str(c.outcome), c.reason) for c in result.checks}
+        print("phases:", result.phases, "\noutcomes:", outcomes)
+        assert result.substrate == "ssh" and result.error is None, result.error
+        assert all(c.outcome == Outcome.PASS for c in result.checks), outcomes
+        assert len(result.checks) == 4
+    finally:
+        assert vms.down(lab) == []
