@@ -73,9 +73,11 @@ def start_listening(iface: str, bpf: str | None = None, lfilter: Callable | None
     pause = 0.01  # the first sentinel may go before the socket is open: resend, backing off
     while not seen.wait(pause):
         pause = min(pause * 2, 0.2)
-        if sniffer.exception is not None or (sniffer.thread and not sniffer.thread.is_alive()):
+        # `exception`: scapy 2.6+; hosts reached over SSH may have Debian 12's 2.5
+        failure = getattr(sniffer, "exception", None)
+        if failure is not None or (sniffer.thread and not sniffer.thread.is_alive()):
             raise NotListening(f"the capture on {iface} ended before it listened: "
-                               f"{sniffer.exception or 'no reason given'}")
+                               f"{failure or 'no reason given'}")
         if time.monotonic() - started > READY_WITHIN:
             _end(sniffer)
             raise NotListening(f"the capture on {iface} never saw its own sentinel frame in "

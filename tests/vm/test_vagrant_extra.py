@@ -1,11 +1,13 @@
 """Slower VM tests, opt-in (marker `vm_extra`): `make test-vm-extra`.
 
 - the ssh substrate end to end: VMs from the pool, brought up by the vagrant substrate (their
-  underlay, upstream, LXD) but not applied, are the inventory of a full scenario run.
+  underlay, upstream, LXD) but not applied, are the inventory of a full scenario run;
+- the local substrate inside a VM, for the scenarios whose kernel features this machine lacks.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -18,6 +20,7 @@ from harness.scenario import load_scenario
 from harness.session import Options, ScenarioRun
 from harness.substrates.ssh import INVENTORY_ENV
 from harness.substrates.vagrant import VagrantSubstrate
+from harness.substrates.vagrant.inside import run_inside
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -26,6 +29,15 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0 or shutil.which("vagrant") is None,
                        reason="needs root, vagrant, vagrant-libvirt, libvirt and QEMU"),
 ]
+
+
+def test_nat_dns_and_dhcp_reservation_on_a_vm(tmp_path):
+    scenario_run = ScenarioRun(load_scenario(SCENARIOS / "static-ip.yaml"),
+                               Options(substrate="vagrant", out_dir=tmp_path))
+    result = scenario_run.run()
+    outcomes = {c.id: (str(c.outcome), c.reason) for c in result.checks}
+    assert result.error is None, result.error
+    assert all(c.outcome == Outcome.PASS for c in result.checks), outcomes
 
 
 def test_the_ssh_substrate_runs_a_scenario_on_real_remote_lxd_machines(tmp_path, monkeypatch):
@@ -49,3 +61,23 @@ def test_the_ssh_substrate_runs_a_scenario_on_real_remote_lxd_machines(tmp_path,
         assert len(result.checks) == 4
     finally:
         assert vms.down(lab) == []
+
+
+FULL_KERNEL = ["gre.yaml", "gre-ovs.yaml", "openvswitch-vlan409.yaml", "fan.yaml", "mtu-lab.yaml"]
+
+
+def test_the_local_substrate_inside_a_vm_has_a_full_kernel(tmp_path):
+    """What a CI runner does: the scenarios this machine's kernel cannot run (gretap, 802.1Q,
+    the OVS datapath) with --substrate local inside a VM: nothing skipped."""
+    results = run_inside([SCENARIOS / name for name in FULL_KERNEL], tmp_path)
+    data = json.loads(results.read_text())
+    checks = {(s["name"], c["id"]): (c["outcome"], c["reason"])
+              for s in data["scenarios"] for c in s["checks"]}
+    print(json.dumps({k[0] + " " + k[1]: v for k, v in checks.items()}, indent=1))
+    assert len(data["scenarios"]) == len(FULL_KERNEL)
+    assert all(outcome == "pass" for outcome, _ in checks.values()), checks
+    for scenario in data["scenarios"]:
+        assert scenario["substrate"] == "local"
+        capabilities = next(iter(scenario["capabilities"].values()))
+        assert capabilities["gretap"] and capabilities["8021q"], capabilities
+        assert capabilities["openvswitch_datapath"], capabilities

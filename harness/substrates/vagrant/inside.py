@@ -110,9 +110,13 @@ def run_inside(files: list[Path], out_dir: Path, *, args: list[str] | None = Non
                     "unpack", folder, upload], timeout=900)
         progress.info("VM %s: harness shipped (%.1f MB) in %.0f s", slot.id,
                       len(data) / 1e6, time.monotonic() - started)
-        line = (f"cd {shlex.quote(folder)} && PYTHONPATH=site:src python3 -m harness.cli "
-                f"run --substrate local --out reports {shlex.join(f'in/{n}' for n in names)} "
-                f"{shlex.join(args or [])} > run.log 2>&1; echo $? > exit")
+        # The VM's own LXD is not needed (the local substrate starts one per host): its
+        # memory is. Absolute paths: the harness's stand-in tools run from anywhere.
+        remote.run(["systemctl", "stop", "lxd.socket", "lxd.service"], check=False)
+        line = (f"cd {shlex.quote(folder)} && PYTHONPATH={folder}/site:{folder}/src "
+                f"python3 -m harness.cli run --substrate local --out reports "
+                f"{shlex.join(f'in/{n}' for n in names)} {shlex.join(args or [])} "
+                f"> run.log 2>&1; echo $? > exit")
         progress.info("VM %s: harness run --substrate local %s", slot.id,
                       " ".join(p.name for p in files))
         remote.run(["sh", "-c", line], timeout=RUN_TIMEOUT)

@@ -35,17 +35,18 @@ _MGMT_XML = f"""<network>
 
 # libvirtd expects the cgroup hierarchy; `ip netns exec` gives a fresh /sys without it.
 _LIBVIRT_LAUNCHER = "set -e\n" + CGROUP_V1_MOUNTS + """\
-if [ "$HIDE_KVM" = 1 ]; then
-    # A /dev/kvm that cannot boot a guest makes libvirt re-probe QEMU on every call (minutes
-    # per `vagrant up`): libvirt finds KVM usable when QEMU's user may open /dev/kvm, and the
-    # probe then finds no KVM. In libvirtd's own mount namespace its qemu.conf runs QEMU as
-    # nobody, who may not, so libvirt settles for software emulation at once.
-    conf=$(mktemp /run/hl-qemu.conf.XXXXXX)
-    cat /etc/libvirt/qemu.conf > "$conf"
-    printf '\n# lxd-harness: TCG only\nuser = "nobody"\ngroup = "nogroup"\n' >> "$conf"
-    mount --bind "$conf" /etc/libvirt/qemu.conf
-    rm -f "$conf"
-fi
+# libvirt probes QEMU's capabilities (finding KVM when /dev/kvm opens), then on every lookup
+# checks that QEMU's user may open /dev/kvm; when the two disagree (a /dev/kvm whose group is
+# not QEMU's, as here) it probes again on every call: seconds each, minutes per `vagrant up`
+# (measured: "KVM was enabled when probing ..., but it is not available now", 4 s a time).
+# In libvirtd's own mount namespace its qemu.conf runs QEMU as root, so they agree. Whether a
+# VM uses KVM is the domain's type (the Vagrantfile's driver), not this.
+conf=$(mktemp /run/hl-qemu.conf.XXXXXX)
+cat /etc/libvirt/qemu.conf > "$conf"
+printf '\n# lxd-harness: QEMU as root (see harness/substrates/vagrant/libvirtd.py)\n' >> "$conf"
+printf 'user = "root"\ngroup = "root"\n' >> "$conf"
+mount --bind "$conf" /etc/libvirt/qemu.conf
+rm -f "$conf"
 virtlogd -d
 libvirtd -d
 """
@@ -93,7 +94,7 @@ def _in_libvirt_netns(pid: int) -> bool:
         return False
 
 
-def ensure_libvirtd(hide_kvm: bool) -> None:
+def ensure_libvirtd() -> None:
     """libvirtd + virtlogd inside LIBVIRT_NETNS, started unless already there."""
     pid = pidfile_alive("libvirtd")
     if pid is not None:
@@ -106,9 +107,7 @@ def ensure_libvirtd(hide_kvm: bool) -> None:
     if not Path(f"/run/netns/{LIBVIRT_NETNS}").exists():
         run(["ip", "netns", "add", LIBVIRT_NETNS], where="libvirt")
         run(["ip", "-n", LIBVIRT_NETNS, "link", "set", "lo", "up"], where="libvirt")
-    run(["ip", "netns", "exec", LIBVIRT_NETNS, "sh", "-c", _LIBVIRT_LAUNCHER],
-        env={"HIDE_KVM": "1" if hide_kvm and Path("/dev/kvm").exists() else "0"},
-        where="libvirt")
+    run(["ip", "netns", "exec", LIBVIRT_NETNS, "sh", "-c", _LIBVIRT_LAUNCHER], where="libvirt")
     deadline = time.monotonic() + 20
     while run(["virsh", "-c", "qemu:///system", "version"], check=False).returncode != 0:
         if time.monotonic() > deadline:

@@ -79,6 +79,7 @@ class Slot:
     #: booting | idle | in-use
     state: str = "booting"
     lab: str = ""  # run id of the lab using it
+    last_lab: str = ""  # run id of the lab that used it last
     #: a lab used it since the snapshot: the next lab reverts it first
     used: bool = False
     keep: bool = False
@@ -408,7 +409,7 @@ class Pool:
             return []
         problems = unplug(slot)
         if reuse and not problems:
-            slot.state, slot.lab, slot.used = "idle", "", True
+            slot.state, slot.last_lab, slot.lab, slot.used = "idle", slot.lab, "", True
             self._own(slot)
             self.save(slot)
             self._unclaim(slot_id)

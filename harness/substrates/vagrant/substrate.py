@@ -76,7 +76,7 @@ def prepare_vms(work_root: Path, box_dir: Path = BOX_DIR, lab: Lab | None = None
         lab.capability_notes["kvm"] = why
     progress.info("vagrant: VMs run on %s (%s)", driver, why)
     with locked(work_root / ".libvirtd.lock"):
-        ensure_libvirtd(hide_kvm=driver != "kvm")
+        ensure_libvirtd()
     return driver
 
 
