@@ -330,17 +330,21 @@ def test_dhcp_is_judged_by_the_network_that_served_the_lease():
 
 # --------------------------------------------------------------------------- user's terms
 def test_a_node_the_substrate_does_not_provide_is_named_not_a_keyerror(tmp_path):
+    """A skip naming the substrate and the node (like a missing kernel feature)."""
     from harness.checks.context import CheckContext
     from harness.scenario import load_scenario
     from harness.substrates.base import HostNode, Lab
+    from harness.substrates.ssh import SshSubstrate
 
     topology = load_scenario(FIXTURES.parents[2] / "scenarios" / "custom-bridge.yaml")
-    lab = Lab(run_id="r", scenario="custom-bridge", substrate="vagrant", workdir=str(tmp_path),
+    lab = Lab(run_id="r", scenario="custom-bridge", substrate="ssh", workdir=str(tmp_path),
               hosts={"host1": HostNode("host1", "host", "")})
     probes = Done(None)  # never reached: the upstream node is looked up first
     probes.start = probes.call = lambda *args, **kwargs: pytest.fail("a probe ran")
-    ctx = CheckContext(topology, lab, probes=probes, artifacts=tmp_path, substrate=object())
+    ctx = CheckContext(topology, lab, probes=probes, artifacts=tmp_path,
+                       substrate=SshSubstrate(tmp_path))
     spec = CheckSpec(0, "nat", {"from": "host1", "expect_source": "host1"})
     (result,) = run_check(spec, ctx)
-    assert result.reason == ("inconclusive: the vagrant substrate provides no 'upstream' node "
-                             "(it has: host1)")
+    assert result.outcome == Outcome.SKIP
+    assert result.reason.startswith("the ssh substrate uses existing machines")
+    assert "no `upstream` node" in result.reason
