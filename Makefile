@@ -15,7 +15,7 @@ test-local:
 	scripts/setup.sh --test
 	.venv/bin/harness gc   # labs a killed earlier run left behind (never touches others)
 	.venv/bin/ruff check harness tests
-	.venv/bin/pytest -n 2 -q tests scenarios -m "not vm" --junitxml=reports/pytest.xml
+	.venv/bin/pytest -n 2 -q tests scenarios -m "not vm and not vm_extra" --junitxml=reports/pytest.xml
 	.venv/bin/pytest -n 2 -q scenarios --engine incus --junitxml=reports/pytest-incus.xml
 
 unit:
