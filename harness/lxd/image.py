@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import struct
 import subprocess
 import tarfile
 import time
@@ -28,10 +29,26 @@ class ImageError(RuntimeError):
 def _static_busybox() -> Path:
     if not BUSYBOX.exists():
         raise ImageError(f"{BUSYBOX} is missing: install Debian's busybox-static")
-    out = subprocess.run(["file", "-L", str(BUSYBOX)], capture_output=True, text=True).stdout
-    if "dynamically linked" in out:
+    if _dynamically_linked(BUSYBOX):
         raise ImageError(f"{BUSYBOX} is dynamically linked: install busybox-static, not busybox")
     return BUSYBOX
+
+
+def _dynamically_linked(path: Path) -> bool:
+    """Does the ELF file ask for a program interpreter (PT_INTERP), i.e. a dynamic loader?
+    (Read here: `file` is not installed everywhere, VMs included.)"""
+    data = path.read_bytes()
+    if data[:4] != b"\x7fELF":
+        raise ImageError(f"{path} is not an ELF executable")
+    wide, order = data[4] == 2, "<" if data[5] == 1 else ">"
+    if wide:
+        phoff, = struct.unpack_from(f"{order}Q", data, 0x20)
+        phentsize, phnum = struct.unpack_from(f"{order}HH", data, 0x36)
+    else:
+        phoff, = struct.unpack_from(f"{order}I", data, 0x1C)
+        phentsize, phnum = struct.unpack_from(f"{order}HH", data, 0x2A)
+    return any(struct.unpack_from(f"{order}I", data, phoff + i * phentsize)[0] == 3
+               for i in range(phnum))
 
 
 def _applets(busybox: Path) -> list[str]:

@@ -36,8 +36,15 @@ def test_nat_dns_and_dhcp_reservation_on_a_vm(tmp_path):
                                Options(substrate="vagrant", out_dir=tmp_path))
     result = scenario_run.run()
     outcomes = {c.id: (str(c.outcome), c.reason) for c in result.checks}
+    print("phases:", result.phases, "\noutcomes:", outcomes)
     assert result.error is None, result.error
-    assert all(c.outcome == Outcome.PASS for c in result.checks), outcomes
+    assert all(c.outcome == Outcome.PASS or _other_engine(c.outcome, c.reason)
+               for c in result.checks), outcomes
+
+
+def _other_engine(outcome: str, reason: str) -> bool:
+    """A skip of a check written for Incus (`requires: [incus]`): these VMs run LXD."""
+    return outcome == Outcome.SKIP and "Incus" in reason
 
 
 def test_the_ssh_substrate_runs_a_scenario_on_real_remote_lxd_machines(tmp_path, monkeypatch):
@@ -75,7 +82,8 @@ def test_the_local_substrate_inside_a_vm_has_a_full_kernel(tmp_path):
               for s in data["scenarios"] for c in s["checks"]}
     print(json.dumps({k[0] + " " + k[1]: v for k, v in checks.items()}, indent=1))
     assert len(data["scenarios"]) == len(FULL_KERNEL)
-    assert all(outcome == "pass" for outcome, _ in checks.values()), checks
+    assert all(outcome == "pass" or _other_engine(outcome, reason)
+               for outcome, reason in checks.values()), checks
     for scenario in data["scenarios"]:
         assert scenario["substrate"] == "local"
         capabilities = next(iter(scenario["capabilities"].values()))
