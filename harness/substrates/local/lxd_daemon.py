@@ -26,7 +26,7 @@ from harness.lxd.image import ensure_image
 from harness.lxd.preseed import preseed
 from harness.shell import CommandError, run
 from harness.substrates.base import HostNode, SubstrateError
-from harness.substrates.cgroups import CGROUP_V1_MOUNTS
+from harness.substrates.cgroups import cgroup_mounts
 from harness.topology import UPSTREAM_WAN_ADDRESS, Host
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,7 @@ READY_TIMEOUT = 30
 
 # LXD or Incus inside `ip netns exec` sees a fresh /sys without cgroups; give it the hierarchy
 # it expects. Arguments: the lab's resolv.conf, then the daemon's argv.
-_LAUNCHER = "set -e\n" + CGROUP_V1_MOUNTS + """\
-mkdir /sys/fs/cgroup/unified; mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
+_LAUNCHER = "set -e\n" + cgroup_mounts(v1_with_unified=True) + """\
 # dnsmasq forwards to the lab's upstream resolver, never to this machine's
 mount --bind "$1" /etc/resolv.conf
 shift

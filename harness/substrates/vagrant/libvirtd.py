@@ -15,7 +15,7 @@ from pathlib import Path
 from harness.shell import run
 from harness.substrates import procs
 from harness.substrates.base import SubstrateError
-from harness.substrates.cgroups import CGROUP_V1_MOUNTS
+from harness.substrates.cgroups import cgroup_mounts
 from harness.substrates.runs import NETNS_PREFIX
 
 LIBVIRT_NETNS = f"{NETNS_PREFIX}libvirt"
@@ -34,7 +34,7 @@ _MGMT_XML = f"""<network>
 """
 
 # libvirtd expects the cgroup hierarchy; `ip netns exec` gives a fresh /sys without it.
-_LIBVIRT_LAUNCHER = "set -e\n" + CGROUP_V1_MOUNTS + """\
+_LIBVIRT_LAUNCHER = "set -e\n" + cgroup_mounts() + """\
 # libvirt probes QEMU's capabilities (finding KVM when /dev/kvm opens), then on every lookup
 # checks that QEMU's user may open /dev/kvm; when the two disagree (a /dev/kvm whose group is
 # not QEMU's, as here) it probes again on every call: seconds each, minutes per `vagrant up`
