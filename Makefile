@@ -26,7 +26,7 @@ lint:
 
 test-vm:
 	scripts/setup.sh --test
-	.venv/bin/pytest -q -m vm tests/vm --junitxml=reports/pytest-vm.xml
+	.venv/bin/pytest -q -m "vm and not vm_extra" tests/vm --junitxml=reports/pytest-vm.xml
 
 # Slower VM tests, not part of `make test`: the ssh substrate against VMs, the local
 # substrate inside a VM.

@@ -1,4 +1,5 @@
-"""Slower VM tests, opt-in (marker `vm_extra`): `make test-vm-extra`.
+"""Slower VM tests, opt-in (markers `vm` and `vm_extra`): `make test-vm-extra`; `make test-vm`
+leaves them out (`-m "vm and not vm_extra"`).
 
 - the ssh substrate end to end: VMs from the pool, brought up by the vagrant substrate (their
   underlay, upstream, LXD) but not applied, are the inventory of a full scenario run;
@@ -25,6 +26,7 @@ from harness.substrates.vagrant.inside import run_inside
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 pytestmark = [
+    pytest.mark.vm,  # so that every `-m "not vm"` leaves these out too
     pytest.mark.vm_extra,
     pytest.mark.skipif(os.geteuid() != 0 or shutil.which("vagrant") is None,
                        reason="needs root, vagrant, vagrant-libvirt, libvirt and QEMU"),
