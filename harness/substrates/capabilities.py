@@ -61,14 +61,21 @@ def _probe_openvswitch(netns: str) -> bool:
     return "ovs_datapath" in families
 
 
+#: the tc police action (act_police), which LXD's `limits.egress` uses on the host veth
+_TC_POLICE_STEPS = [
+    ["ip", "-n", "{netns}", "link", "add", "tp0", "type", "veth", "peer", "name", "tp1"],
+    ["tc", "-n", "{netns}", "qdisc", "add", "dev", "tp0", "handle", "ffff:", "ingress"],
+    ["tc", "-n", "{netns}", "filter", "add", "dev", "tp0", "parent", "ffff:", "protocol",
+     "all", "u32", "match", "u32", "0", "0", "police", "rate", "1mbit", "burst", "10k", "drop"]]
+_TC_POLICE_MISSING = "kernel has no tc police action (act_police), which LXD's limits.egress needs"
+
+
+def _tc_police_steps(netns: str) -> list[list[str]]:
+    return [[arg.format(netns=netns) for arg in step] for step in _TC_POLICE_STEPS]
+
+
 def _probe_tc_police(netns: str) -> bool:
-    """The tc police action (act_police), which LXD's `limits.egress` uses on the host veth."""
-    steps = [["ip", "-n", netns, "link", "add", "tp0", "type", "veth", "peer", "name", "tp1"],
-             ["tc", "-n", netns, "qdisc", "add", "dev", "tp0", "handle", "ffff:", "ingress"],
-             ["tc", "-n", netns, "filter", "add", "dev", "tp0", "parent", "ffff:", "protocol",
-              "all", "u32", "match", "u32", "0", "0", "police", "rate", "1mbit", "burst", "10k",
-              "drop"]]
-    return all(run(step, check=False).returncode == 0 for step in steps)
+    return all(run(step, check=False).returncode == 0 for step in _tc_police_steps(netns))
 
 
 def probe(cache_dir: Path | None = None, netns: str | None = None) -> Capabilities:
@@ -97,8 +104,7 @@ def probe(cache_dir: Path | None = None, netns: str | None = None) -> Capabiliti
                 "kernel has no openvswitch datapath (Open vSwitch falls back to userspace)")
         caps.works["tc_police"] = _probe_tc_police(netns)
         if not caps.works["tc_police"]:
-            caps.notes["tc_police"] = ("kernel has no tc police action (act_police), which "
-                                       "LXD's limits.egress needs")
+            caps.notes["tc_police"] = _TC_POLICE_MISSING
         nft = run(["nft", "list", "tables"], netns=netns, check=False)
         caps.works["nftables"] = nft.returncode == 0
         if nft.returncode != 0:
@@ -135,7 +141,8 @@ if nft list tables >/dev/null 2>&1; then echo "nftables 1"; else echo "nftables 
 """
 _SCRIPT_MISSING = {"openvswitch": "Open vSwitch does not run",
                    "openvswitch_datapath": "kernel has no openvswitch datapath",
-                   "nftables": "nftables does not work"}
+                   "nftables": "nftables does not work",
+                   "tc_police": _TC_POLICE_MISSING}
 
 
 def probe_script() -> str:
@@ -147,6 +154,8 @@ def probe_script() -> str:
         tries = " && ".join(shlex.join(["ip", "-n", scratch, *step]) for step in steps)
         lines.append(f"if {tries} 2>/dev/null; then echo '{feature} 1'; "
                      f"else echo '{feature} 0'; fi")
+    tries = " && ".join(shlex.join(step) for step in _tc_police_steps(scratch))
+    lines.append(f"if {tries} 2>/dev/null; then echo 'tc_police 1'; else echo 'tc_police 0'; fi")
     lines.append(f"ip netns del {scratch}")
     return "\n".join(lines) + _SCRIPT_TAIL
 

@@ -26,9 +26,9 @@ from harness.probes.remote import ProbeDispatch, remote_place
 from harness.probes.runner import ProbeRunner
 from harness.scenario import load_text
 from harness.shell import CommandError
-from harness.substrates import procs
+from harness.substrates import capabilities, procs
 from harness.substrates.base import SubstrateError
-from harness.substrates.remote import RemoteHost, SshTarget
+from harness.substrates.remote import RemoteHost, SshTarget, probe_capabilities
 from harness.substrates.ssh import InventoryError, SshSubstrate, load_inventory
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -148,6 +148,16 @@ def test_a_remote_probe_returns_what_the_local_one_returns(remote, scratch_netns
             probes.call(place, "icmp.no_such_probe")
     finally:
         probes.close()
+
+
+def test_a_remote_host_is_probed_for_every_feature_the_local_one_is(remote):
+    """Every capability a check may require is probed over SSH too, with the same answer
+    as here (a feature missing there read as "unknown capability" and skipped)."""
+    here = capabilities.probe()
+    there = probe_capabilities(remote)
+    features = set(capabilities._FEATURES)
+    assert features <= set(there.works), features - set(there.works)
+    assert {f: there.works[f] for f in features} == {f: here.works[f] for f in features}
 
 
 def test_an_unknown_host_key_is_refused(sshd, tmp_path):

@@ -2,7 +2,8 @@
 
 Slow tier (marker `vm`): `make test-vm` or `pytest -m vm tests/vm`. The tests share this
 process' VM pool (conftest.py), in this order: the three-host lab boots three VMs at once; the
-next labs reuse two of them, reverted to their snapshot; the boot failure boots its own.
+next labs reuse two of them, reverted to their snapshot; the boot failure boots its own; gc
+removes a domain whose pool slot is gone.
 Figures (box cached) are in bench/README.md.
 """
 
@@ -20,10 +21,13 @@ from harness.results import Outcome
 from harness.scenario import load_scenario, load_text
 from harness.session import Options, ScenarioRun
 from harness.substrates.base import SubstrateError
+from harness.substrates.gc import collect
 from harness.substrates.remote import forget_hosts, remote_host
 from harness.substrates.runs import WORK_ROOT
 from harness.substrates.vagrant import LIBVIRT_NETNS, VagrantSubstrate
+from harness.substrates.vagrant.libvirtd import defined_domains
 from harness.substrates.vagrant.pool import Pool, pool_for
+from harness.substrates.vagrant.substrate import prepare_vms
 
 LABS = Path(__file__).resolve().parent / "labs"
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -127,3 +131,22 @@ def test_a_vm_that_does_not_boot_is_named_with_its_console_log(tmp_path):
     broken = [slot for slot in pool_for(WORK_ROOT).slots()
               if slot.shape.kernel_args == "root=/dev/nonexistent"]
     assert broken == []  # the VMs that did not boot are gone
+
+
+def test_gc_removes_a_domain_whose_pool_slot_is_gone(tmp_path):
+    """A run killed after its slot folder went but before its domain did (or while libvirtd
+    was down) leaves a domain no pool knows: gc, and the next VM boot, remove it."""
+    prepare_vms(WORK_ROOT)  # libvirtd running
+    name = "hl-0000aa-vm"
+    xml = (f"<domain type='qemu'><name>{name}</name>"
+           f"<description>Source: {tmp_path}/gone/Vagrantfile</description>"
+           "<memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os></domain>")
+    subprocess.run(["virsh", "define", "/dev/stdin"], input=xml, text=True, check=True,
+                   capture_output=True)
+    assert name in defined_domains()
+    report = collect(WORK_ROOT)
+    assert f"VM {name} (its pool slot was gone)" in report.reaped, report
+    listed = subprocess.run(["virsh", "-q", "list", "--all", "--name"], capture_output=True,
+                            text=True).stdout.split()
+    assert name not in listed and name not in defined_domains()
+    assert not report.problems, report.problems

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from harness.substrates.runs import NETNS_PREFIX
 
 LIBVIRT_NETNS = f"{NETNS_PREFIX}libvirt"
 LIBVIRT_IMAGES = Path("/var/lib/libvirt/images")  # libvirt's default pool
+LIBVIRT_DOMAINS = Path("/etc/libvirt/qemu")  # persistent domain definitions
 #: the VMs' management network (SSH from this machine only): isolated, no route anywhere,
 #: one for every VM, made with libvirtd and gone with it
 MGMT_NETWORK = f"{NETNS_PREFIX}vms-mgmt"
@@ -116,6 +118,48 @@ def ensure_libvirtd() -> None:
     _ensure_mgmt_network()
 
 
+#: vagrant-libvirt's description of a domain it defined: "Source: FOLDER/Vagrantfile"
+_SOURCE = re.compile(r"^Source: (/\S+)/Vagrantfile$", re.MULTILINE)
+
+
+def defined_domains() -> list[str]:
+    """The harness's domains libvirt will define when it starts (read from its files)."""
+    return sorted(path.stem for path in LIBVIRT_DOMAINS.glob(f"{NETNS_PREFIX}*-vm.xml"))
+
+
+def orphan_domains() -> list[str]:
+    """The harness's domains (hl-SLOT-vm) whose pool slot is gone: a run killed between
+    its folder's removal and the domain's, or while libvirtd was down. A slot's folder and
+    slot.json exist before its domain is defined and go only after it, so a domain without
+    them belongs to no one."""
+    names = run(["virsh", "-q", "list", "--all", "--name"], check=False).stdout.split()
+    orphans = []
+    for name in names:
+        if not re.fullmatch(rf"{NETNS_PREFIX}[0-9a-f]+-vm", name):
+            continue  # not one of ours
+        source = _SOURCE.search(run(["virsh", "desc", name], check=False).stdout)
+        if source and not (Path(source.group(1)) / "slot.json").exists():
+            orphans.append(name)
+    return orphans
+
+
+def remove_domain(name: str) -> bool:
+    """Stop and undefine one domain with its storage and snapshots; True when it is gone."""
+    run(["virsh", "destroy", name], check=False)
+    undefined = run(["virsh", "undefine", name, "--remove-all-storage",
+                     "--snapshots-metadata"], check=False)
+    run(["virsh", "vol-delete", "--pool", "default", f"{name}.img"], check=False)
+    return undefined.returncode == 0
+
+
+def remove_orphans() -> tuple[list[str], list[str]]:
+    """(removed, could not remove) among the orphan domains."""
+    removed, stuck = [], []
+    for name in orphan_domains():
+        (removed if remove_domain(name) else stuck).append(name)
+    return removed, stuck
+
+
 def _ensure_mgmt_network() -> None:
     """The management network, transient (no <forward>: isolated; gone with libvirtd)."""
     if run(["virsh", "net-info", MGMT_NETWORK], check=False).returncode == 0:
@@ -143,6 +187,8 @@ def release_libvirtd(active_dir: Path) -> list[str]:
     if any(active_dir.glob("*")):
         return []
     leftovers = []
+    if pidfile_alive("libvirtd") is not None:
+        remove_orphans()
     domains = run(["virsh", "-q", "list", "--all", "--name"], check=False).stdout.split()
     if domains:
         return [f"libvirt still has domains {', '.join(domains)}: libvirtd left running"]

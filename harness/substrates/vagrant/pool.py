@@ -47,9 +47,13 @@ from harness.substrates.vagrant.box import BOX_DIR, locked
 from harness.substrates.vagrant.cli import VagrantCli
 from harness.substrates.vagrant.libvirtd import (
     LIBVIRT_NETNS,
+    defined_domains,
     domain_taps,
+    ensure_libvirtd,
     pidfile_alive,
     release_libvirtd,
+    remove_domain,
+    remove_orphans,
 )
 from harness.substrates.vagrant.render import (
     BOOT_TIMEOUT,
@@ -434,13 +438,10 @@ class Pool:
         if pidfile_alive("libvirtd"):
             domain = slot.shape.domain
             names = run(["virsh", "-q", "list", "--all", "--name"], check=False).stdout.split()
-            if domain in names:
-                run(["virsh", "destroy", domain], check=False)
-                if run(["virsh", "undefine", domain, "--remove-all-storage",
-                        "--snapshots-metadata"], check=False).returncode != 0:
-                    leftovers.append(f"libvirt domain {domain}")
-            volume = f"{domain}.img"
-            run(["virsh", "vol-delete", "--pool", "default", volume], check=False)
+            if domain not in names:  # gone with `vagrant destroy`; its volume too?
+                run(["virsh", "vol-delete", "--pool", "default", f"{domain}.img"], check=False)
+            elif not remove_domain(domain):
+                leftovers.append(f"libvirt domain {domain}")
         if Path(f"/run/netns/{LIBVIRT_NETNS}").exists():
             run(["ip", "-n", LIBVIRT_NETNS, "link", "del", slot.shape.idle_bridge], check=False)
         if not leftovers:
@@ -565,7 +566,17 @@ def sweep(work_root: Path, everything: bool = False, dry_run: bool = False) -> G
     """`harness gc` for the VM pool under `work_root` (then libvirtd, when nothing is left)."""
     pool = pool_for(work_root)
     report = pool.sweep(everything, dry_run)
-    if not dry_run and pidfile_alive("libvirtd"):
+    if not dry_run and (pidfile_alive("libvirtd") or defined_domains()):
         with locked(work_root / ".libvirtd.lock"):
+            try:
+                ensure_libvirtd()
+            except SubstrateError as exc:
+                report.problems.append(f"libvirt domains {', '.join(defined_domains())}: "
+                                       f"not removed, {exc}")
+                return report
+            removed, stuck = remove_orphans()
+            report.reaped += [f"VM {name} (its pool slot was gone)" for name in removed]
+            report.problems += [f"libvirt domain {name} (its pool slot is gone)"
+                                for name in stuck]
             report.problems += release_libvirtd(work_root / "vagrant-active")
     return report

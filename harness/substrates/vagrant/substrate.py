@@ -47,6 +47,7 @@ from harness.substrates.vagrant.libvirtd import (
     choose_driver,
     ensure_libvirtd,
     release_libvirtd,
+    remove_orphans,
 )
 from harness.substrates.vagrant.pool import Slot, pool_for
 from harness.substrates.vagrant.render import BOOT_TIMEOUT, MAX_SLOTS
@@ -77,6 +78,11 @@ def prepare_vms(work_root: Path, box_dir: Path = BOX_DIR, lab: Lab | None = None
     progress.info("vagrant: VMs run on %s (%s)", driver, why)
     with locked(work_root / ".libvirtd.lock"):
         ensure_libvirtd()
+        removed, stuck = remove_orphans()
+    if removed or stuck:
+        progress.info("vagrant: removed VMs whose pool slot was gone (a killed run's): %s%s",
+                      ", ".join(removed) or "none",
+                      f"; could not remove {', '.join(stuck)}" if stuck else "")
     return driver
 
 
