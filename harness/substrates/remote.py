@@ -185,9 +185,12 @@ class RemoteHost:
         log.debug("run on %s: %s", self.name, line)
         connection = self.connection  # an SSH that fails says so (SubstrateError)
         try:
+            # Always a stream, empty by default: at its end the remote stdin is closed. An
+            # open one that never ends hangs commands that read stdin when it is not a
+            # terminal (`lxc network acl create NAME` waits there for YAML).
             result = connection.run(
                 line, hide=True, warn=True, timeout=timeout, pty=False,
-                in_stream=io.StringIO(input) if input is not None else False)
+                in_stream=io.StringIO(input or ""))
         except Exception as exc:  # invoke's CommandTimedOut, socket errors
             raise CommandError(argv, -1, f"{type(exc).__name__}: {exc}", self.name) from exc
         done = subprocess.CompletedProcess(list(argv), result.exited, result.stdout,

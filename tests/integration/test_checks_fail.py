@@ -12,7 +12,7 @@ quick.
 
 GRE is not here: this kernel has no gretap (LXD's GRE tunnels), and GRE through Open
 vSwitch's userspace datapath has no key to get wrong that a local lab could show; the wrong
-key / no tunnel cases need the VM tier, where they are not run by default (see README).
+key / no tunnel cases run in the VM tier (tests/vm/labs/gre-broken.yaml).
 """
 
 from __future__ import annotations

@@ -116,6 +116,14 @@ def test_commands_run_with_exit_codes_stdin_and_errors_that_name_the_host(remote
     assert "broken" in str(failed.value) and "on host1" in str(failed.value)
 
 
+def test_a_command_that_reads_stdin_gets_its_end_at_once(remote):
+    """Without input a remote command's stdin is closed, not left open: `lxc network acl
+    create NAME` reads YAML from a stdin that is not a terminal, and waited there forever."""
+    started = time.monotonic()
+    assert remote.run(["cat"], timeout=20).stdout == ""
+    assert time.monotonic() - started < 10
+
+
 def test_files_are_shipped_and_fetched(remote, tmp_path):
     remote_path = str(tmp_path / "shipped.bin")
     remote.put_bytes(b"\x00harness\xff", remote_path)

@@ -2,8 +2,8 @@
 
 Slow tier (marker `vm`): `make test-vm` or `pytest -m vm tests/vm`. The tests share this
 process' VM pool (conftest.py), in this order: the three-host lab boots three VMs at once; the
-next labs reuse two of them, reverted to their snapshot; the boot failure boots its own; gc
-removes a domain whose pool slot is gone.
+next labs reuse two of them, reverted to their snapshot (GRE broken on purpose among them);
+the boot failure boots its own; gc removes a domain whose pool slot is gone.
 Figures (box cached) are in bench/README.md.
 """
 
@@ -109,6 +109,23 @@ def test_scenario_a_never_reaches_scenario_b(tmp_path):
     finally:
         forget_hosts(lab)
         assert substrate.down(lab) == []
+
+
+def test_gre_fails_with_a_tunnel_on_one_side_and_a_key_it_does_not_use(tmp_path):
+    """The GRE breakages a local kernel (no gretap) cannot show: each check fails, with an
+    observation (packets were seen), for the reason the breakage causes."""
+    _scenario_run, outcomes = _run(LABS / "gre-broken.yaml", tmp_path)
+    expected = {
+        "0-gre": "GRE went one way only",
+        "1-gre": "expected GRE carrying Ethernet (0x6558) with key 10; seen protocol 0x6558 "
+                 "key None",
+        "2-ping": "3 echo requests sent, 0 replies",
+    }
+    assert set(outcomes) == set(expected), outcomes
+    for check, phrase in expected.items():
+        outcome, reason = outcomes[check]
+        assert outcome == Outcome.FAIL and phrase in reason, (check, outcome, reason)
+        assert "inconclusive" not in reason, (check, reason)
 
 
 def test_a_vm_that_does_not_boot_is_named_with_its_console_log(tmp_path):
