@@ -128,7 +128,7 @@ def cmd_run(args) -> int:
             from harness.parallel import run_side_by_side
 
             run.scenarios, interrupted = run_side_by_side(topologies, args.jobs,
-                                                          _forwarded(args))
+                                                          _forwarded(args), _work_root(args))
         for topology in topologies if args.jobs <= 1 or len(topologies) == 1 else []:
             scenario_run = scenario_run_for(topology, options)
             try:

@@ -2,7 +2,8 @@
 
 Separate processes, not threads: each child owns its labs, its probe fork server and its
 signal handling, so Ctrl-C or SIGTERM reaches every child and each tears its own lab down.
-The parent only forwards signals and merges the children's JSON results.
+The parent only forwards signals and merges the children's JSON results, and keeps the VMs
+the children leave idle (vagrant substrate) for the next child, destroying them at its end.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from harness.report.graph import topology_svg
 from harness.results import CheckResult, Outcome, RunResult, ScenarioResult
+from harness.substrates.runs import WORK_ROOT
+from harness.substrates.vagrant.pool import hand_idle_vms_to_me, pool_for, shutdown_all
 from harness.topology import Topology
 
 
@@ -25,10 +28,21 @@ def child_argv(topology: Topology, json_path: Path, forwarded: list[str]) -> lis
             "--json", str(json_path), *forwarded]
 
 
-def run_side_by_side(topologies: list[Topology], jobs: int,
-                     forwarded: list[str]) -> tuple[list[ScenarioResult], bool]:
+def run_side_by_side(topologies: list[Topology], jobs: int, forwarded: list[str],
+                     work_root: Path = WORK_ROOT) -> tuple[list[ScenarioResult], bool]:
     """Run every scenario in a child, at most `jobs` at once; return results and interrupted."""
-    env = {**os.environ, "HARNESS_PROGRESS": "plain"}
+    env = {**os.environ, "HARNESS_PROGRESS": "plain", **hand_idle_vms_to_me()}
+    try:
+        return _run_children(topologies, jobs, forwarded, env)
+    finally:
+        if (work_root / "vm-pool").is_dir():
+            pool_for(work_root)  # the idle VMs the children handed over: gone now
+            for problem in shutdown_all():
+                print(f"harness: {problem}", file=sys.stderr)
+
+
+def _run_children(topologies: list[Topology], jobs: int, forwarded: list[str],
+                  env: dict[str, str]) -> tuple[list[ScenarioResult], bool]:
     pending = list(topologies)
     running: dict[str, tuple[subprocess.Popen, Path, Topology]] = {}
     results: dict[str, ScenarioResult] = {}

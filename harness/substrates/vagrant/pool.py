@@ -65,6 +65,9 @@ from harness.substrates.vagrant.render import (
 log = logging.getLogger(__name__)
 
 KEEP_ENV = "HARNESS_KEEP_VMS"
+#: "PID START" of the process idle VMs go back to: `harness run -j` runs each scenario in a
+#: child of its own, and the VMs must outlive the child to serve the next scenario
+OWNER_ENV = "HARNESS_VM_OWNER"
 SNAPSHOT = "clean"
 #: data NICs of a VM at least (eth0 and up to three `interfaces:`); more when a host needs
 DATA_NICS = 4
@@ -255,9 +258,11 @@ class Pool:
         finally:
             workers.shutdown(wait=True)
 
-    def _own(self, slot: Slot) -> None:
-        slot.owner_pid = os.getpid()
-        slot.owner_start = procs.start_time(os.getpid()) or 0
+    def _own(self, slot: Slot, *, handed_over: bool = False) -> None:
+        """This process owns the slot; an idle one (`handed_over`) goes to the process named
+        by OWNER_ENV instead, when that one runs."""
+        slot.owner_pid, slot.owner_start = (idle_owner() if handed_over
+                                            else (os.getpid(), procs.start_time(os.getpid()) or 0))
 
     # ------------------------------------------------------------------ boot
     def _boot(self, slot: Slot, boot_timeout: int) -> None:
@@ -414,7 +419,7 @@ class Pool:
         problems = unplug(slot)
         if reuse and not problems:
             slot.state, slot.last_lab, slot.lab, slot.used = "idle", slot.lab, "", True
-            self._own(slot)
+            self._own(slot, handed_over=True)
             self.save(slot)
             self._unclaim(slot_id)
             return []
@@ -529,6 +534,22 @@ def unplug(slot: Slot) -> list[str]:
         if done.returncode != 0 and "Cannot find device" not in done.stderr:
             problems.append(f"tap {tap} of VM {slot.shape.domain}: {done.stderr.strip()}")
     return problems
+
+
+def idle_owner() -> tuple[int, int]:
+    """(pid, start time) of the process an idle VM belongs to: OWNER_ENV's while it runs,
+    else this one."""
+    given = os.environ.get(OWNER_ENV, "").split()
+    if len(given) == 2 and given[0].isdigit() and given[1].isdigit() \
+            and procs.is_running(int(given[0]), int(given[1])):
+        return int(given[0]), int(given[1])
+    return os.getpid(), procs.start_time(os.getpid()) or 0
+
+
+def hand_idle_vms_to_me() -> dict[str, str]:
+    """The environment for children whose idle VMs this process takes over (and destroys
+    at its end, with `shutdown_all`)."""
+    return {OWNER_ENV: f"{os.getpid()} {procs.start_time(os.getpid()) or 0}"}
 
 
 # ---------------------------------------------------------------------- one pool per process
