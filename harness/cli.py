@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -278,7 +279,8 @@ def cmd_graph(args) -> int:
     from harness.report.graph import render, topology_dot
 
     (topology,) = load_all([args.file], _variables(args.var))
-    dot_text = topology_dot(topology)
+    engine = engines.get(args.engine or topology.engine)
+    dot_text = topology_dot(replace(topology, engine=engine.name))
     fmt = Path(args.output).suffix.lstrip(".") if args.output else "dot"
     if fmt in ("dot", "gv"):
         if not args.output:
@@ -330,7 +332,8 @@ def cmd_image(args) -> int:
         return EXIT_FAILED
     tarball = built.replace(built.with_name("busybox-image.tar.gz"))
     print(tarball)
-    print(f"import it with: lxc image import {tarball} --alias busybox", file=sys.stderr)
+    client = engines.get(args.engine).client
+    print(f"import it with: {client} image import {tarball} --alias busybox", file=sys.stderr)
     return EXIT_OK
 
 
@@ -338,7 +341,8 @@ def cmd_image(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness",
-        description="Build LXD network topologies from scenario files and prove them with packets.")
+        description="Build LXD or Incus network topologies from scenario files and prove them "
+                    "with packets.")
     sub = parser.add_subparsers(dest="verb", required=True)
 
     def common(p, files="many"):
@@ -422,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="out.svg, out.png, out.pdf (drawn by `dot`) or out.dot; "
                         "default: DOT text on stdout")
     p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
+    engine_option(p)
     p.set_defaults(func=cmd_graph)
 
     p = sub.add_parser("plan", help="the commands a scenario means, host by host")
@@ -437,9 +442,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=cmd_ls)
 
-    p = sub.add_parser("image", help="build the busybox image tarball (for `lxc image import`)")
+    p = sub.add_parser("image", help="build the busybox image tarball (for `lxc image import`, "
+                                     "`incus image import`)")
     p.add_argument("action", choices=["build"])
     p.add_argument("--dir", default=".", help="folder for busybox-image.tar.gz (default .)")
+    engine_option(p)
     p.set_defaults(func=cmd_image)
 
     from harness.lab.cli import add_parsers as add_lab_parsers

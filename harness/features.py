@@ -12,7 +12,7 @@ from harness.engines import ENGINES
 FEATURES: dict[str, str] = {
     "vxlan": "the kernel's VXLAN devices",
     "vxlan_external": "VXLAN devices in external mode (encap routes)",
-    "gretap": "the kernel's gretap devices (LXD's GRE tunnels)",
+    "gretap": "the kernel's gretap devices (GRE tunnels of LXD and Incus networks)",
     "8021q": "802.1Q VLAN devices",
     "vlan_filtering": "VLAN filtering on Linux bridges",
     "macvlan": "macvlan devices",
@@ -23,7 +23,7 @@ FEATURES: dict[str, str] = {
     "openvswitch": "Open vSwitch installed",
     "openvswitch_datapath": "the kernel's Open vSwitch datapath",
     "nftables": "nftables",
-    "tc_police": "the kernel's tc police action (LXD's limits.egress)",
+    "tc_police": "the kernel's tc police action (a NIC's limits.egress)",
     "kvm": "hardware-accelerated VMs (vagrant substrate)",
     # the engine every host runs: `requires: [incus]` is a check of that engine only
     **{name: f"the lab runs {engine.title} (a check of that engine only)"

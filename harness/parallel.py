@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from harness.report.graph import topology_svg
@@ -76,7 +77,9 @@ def _collect(json_path: Path, topology: Topology, returncode: int) -> ScenarioRe
     if json_path.exists():
         scenarios = RunResult.from_json(json_path).scenarios
         if scenarios:
-            scenarios[0].diagram_svg = topology_svg(topology)  # the JSON leaves it out
+            # the JSON leaves it out; drawn for the engine that ran (the labels name it)
+            ran = replace(topology, engine=scenarios[0].engine)
+            scenarios[0].diagram_svg = topology_svg(ran)
             return scenarios[0]
     result = ScenarioResult(name=topology.name, source=topology.source,
                             error=f"the harness process for this scenario exited with "

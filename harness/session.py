@@ -62,7 +62,7 @@ class ScenarioRun:
             tags=list(topology.tags), substrate=self.substrate_name, engine=self.engine.name)
         # For the HTML report only (a plain attribute, so results.json stays small);
         # None when Graphviz is missing: drawing never fails a run.
-        self.result.diagram_svg = topology_svg(topology)
+        self.result.diagram_svg = topology_svg(self.topology)
         self.stage = "preflight"
 
     # ------------------------------------------------------------------ phases

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from harness.checks import check_params
 from harness.checks.context import CheckContext, Inconclusive
+from harness.engines import LXD, Engine
 from harness.probes.runner import ProbeError
 from harness.results import CheckResult, Outcome
 from harness.topology import CheckSpec
@@ -127,7 +128,7 @@ def run_check(spec: CheckSpec, ctx: CheckContext, require_all: bool = False) -> 
             outcome, reason = Outcome.FAIL, f"probe error: {first}"
             evidence = [*evidence, *rest]
         except Exception as exc:  # a check must report, not crash the run
-            outcome, reason = Outcome.FAIL, unexpected_error(spec, exc)
+            outcome, reason = Outcome.FAIL, unexpected_error(spec, exc, ctx.engine)
         results.append(_result(spec, part, outcome, reason, evidence,
                                time.monotonic() - started, pcaps, check.expected_absent(part)))
     return results
@@ -174,11 +175,11 @@ def verdict(seen: Observation, expect_absent: bool) -> tuple[Outcome, str]:
     return Outcome.FAIL, seen.summary
 
 
-def unexpected_error(spec: CheckSpec, exc: Exception) -> str:
+def unexpected_error(spec: CheckSpec, exc: Exception, engine: Engine = LXD) -> str:
     """An exception no check turned into an observation, in words a user can act on."""
     lxd = _lxd_error(exc)
     if lxd is not None:
-        return f"inconclusive: LXD refused a question of the {spec.type} check: {lxd}"
+        return f"inconclusive: {engine.title} refused a question of the {spec.type} check: {lxd}"
     if isinstance(exc, OSError):
         return f"inconclusive: {exc.strerror or exc} ({exc.filename or 'system call'})"
     return (f"internal error in the {spec.type} check ({type(exc).__name__}: {exc}); "

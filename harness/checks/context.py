@@ -68,8 +68,8 @@ class CheckContext:
         try:
             return dict(self.client(host).networks.get(network).config)
         except NotFound:
-            raise Inconclusive(f"{host} has no LXD network {network!r}: that network does "
-                               "not exist") from None
+            raise Inconclusive(f"{host} has no {self.engine.title} network {network!r}: that "
+                               "network does not exist") from None
 
     def networks(self, host: str) -> dict[str, dict[str, str]]:
         """Every network `host`'s daemon describes -> its config, as it has it now.

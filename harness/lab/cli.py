@@ -56,7 +56,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--lab", metavar="NAME", help="which lab (default: the only one up)")
         p.add_argument("--workdir", help="work folder for labs (default /var/tmp/lxd-harness)")
 
-    p = sub.add_parser("shell", help="a shell on a host of a lab that is up (lxc reaches its LXD)")
+    p = sub.add_parser("shell", help="a shell on a host of a lab that is up "
+                                     "(lxc or incus reaches its daemon)")
     p.add_argument("host", metavar="HOST")
     where(p)
     p.set_defaults(func=_guarded(cmd_shell))

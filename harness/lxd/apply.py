@@ -44,29 +44,30 @@ def apply_host(host: Host, client: pylxd.Client, runner: HostRunner,
     timings: dict[str, float] = {}
     started = time.monotonic()
     for argv in host.setup:
-        _step(host, f"setup `{' '.join(argv)}`", lambda a=argv: runner(translate(engine, a)))
+        _step(host, engine, f"setup `{' '.join(argv)}`",
+              lambda a=argv: runner(translate(engine, a)))
     timings["setup"] = time.monotonic() - started
 
     started = time.monotonic()
     for network in host.networks.values():
         if network.name == DEFAULT_BRIDGE:
             continue  # made by the substrate with this config at `lxd init`
-        _step(host, f"network {network.name}", lambda n=network: client.networks.create(
+        _step(host, engine, f"network {network.name}", lambda n=network: client.networks.create(
             n.name, type=n.type, config=dict(n.config), description=n.description))
     for profile in host.profiles.values():
-        _step(host, f"profile {profile.name}", lambda p=profile: _put_profile(client, p))
+        _step(host, engine, f"profile {profile.name}", lambda p=profile: _put_profile(client, p))
     # Not while networks are being made: even a NIC with only `parent` set writes into its
     # managed network's dnsmasq folder when the instance is created.
     instances = list(host.instances.values())
-    _together([partial(_step, host, f"instance {i.name}", partial(_create, client, i))
+    _together([partial(_step, host, engine, f"instance {i.name}", partial(_create, client, i))
                for i in instances])
-    timings["lxd"] = time.monotonic() - started
+    timings[engine.name] = time.monotonic() - started  # "lxd 1.2 s", "incus 1.2 s"
 
     started = time.monotonic()
 
     def start(instance: Instance) -> None:
         try:
-            _step(host, f"starting instance {instance.name}",
+            _step(host, engine, f"starting instance {instance.name}",
                   lambda: client.instances.get(instance.name).start(wait=True))
         except ApplyError as exc:
             raise ApplyError(f"{exc}\n{_start_log(runner, engine, instance.name)}") from exc
@@ -76,7 +77,7 @@ def apply_host(host: Host, client: pylxd.Client, runner: HostRunner,
 
     started = time.monotonic()
     for argv in host.commands:
-        _step(host, f"`{' '.join(argv)}`", lambda a=argv: runner(translate(engine, a)))
+        _step(host, engine, f"`{' '.join(argv)}`", lambda a=argv: runner(translate(engine, a)))
     timings["commands"] = time.monotonic() - started
     progress.info("%s: applied (%s)", host.name,
                   ", ".join(f"{k} {v:.1f} s" for k, v in timings.items() if v >= 0.05) or "fast")
@@ -96,14 +97,19 @@ def _together(actions: list[Callable[[], None]]) -> None:
         future.result()
 
 
-def _step(host: Host, what: str, action: Callable[[], object]) -> None:
+def _step(host: Host, engine: Engine, what: str, action: Callable[[], object]) -> None:
     try:
         action()
     except LXDAPIException as exc:
-        raise ApplyError(f"{host.name}: {what}: LXD refused: {_lxd_message(exc)}") from exc
+        raise ApplyError(refusal(host.name, what, engine, _lxd_message(exc))) from exc
     except CommandError as exc:
         raise ApplyError(f"{host.name}: {what} failed (exit {exc.returncode}):\n"
                          f"{exc.output}") from exc
+
+
+def refusal(host_name: str, what: str, engine: Engine, message: str) -> str:
+    """The engine's no to one object, as the user reads it (pure)."""
+    return f"{host_name}: {what}: {engine.title} refused: {message}"
 
 
 def _start_log(runner: HostRunner, engine: Engine, name: str) -> str:

@@ -117,7 +117,8 @@ def format_plan(topology: Topology, engine: Engine = LXD) -> str:
     for name, lines in plan(topology, engine).items():
         out += ["", host_header(topology.hosts[name]), *lines]
     if topology.upstream_routes:
-        out += ["", "# ---- the upstream router (outside LXD): routes to prefixes behind hosts"]
+        out += ["", f"# ---- the upstream router (outside {engine.title}): routes to prefixes "
+                "behind hosts"]
         out += [_line("ip route add", prefix, "via", str(topology.hosts[host].underlay.ip))
                 for prefix, host in topology.upstream_routes.items()]
     return "\n".join(out) + "\n"

@@ -18,6 +18,7 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from harness import engines
 from harness.lxd.effective import DEFAULT_BRIDGE, EffectiveHost, effective_host
 from harness.topology import (
     DEFAULT_SEGMENT,
@@ -244,8 +245,9 @@ def topology_dot(topology: Topology) -> str:
         dot.node(_peer_id(peer.name), "peer", label)
         dot.edge(_peer_id(peer.name), _segment_id(peer.segment))
     tunnels = _Tunnels(topology)
+    engine = engines.get(topology.engine)
     for host in topology.hosts.values():
-        _host_cluster(dot, host, tunnels)
+        _host_cluster(dot, host, tunnels, engine)
     for a, b, label in tunnels.edges():
         dot.edge(a, b, [label], style="dashed", color="#1f5fbf", constraint="false")
     return "graph " + _quote(topology.name) + " {\n" + "\n".join(dot.lines) + "\n}\n"
@@ -267,7 +269,7 @@ def _id(host: Host, name: str) -> str:
     return f"{host.name}/{name}"
 
 
-def _host_cluster(dot: _Dot, host: Host, tunnels: _Tunnels) -> None:
+def _host_cluster(dot: _Dot, host: Host, tunnels: _Tunnels, engine: engines.Engine) -> None:
     state = effective_host(host)
     picture = setup_picture(host.setup)
     nics = {UNDERLAY_NIC: DEFAULT_SEGMENT, **{n: nic.segment for n, nic in host.interfaces.items()}}
@@ -288,9 +290,11 @@ def _host_cluster(dot: _Dot, host: Host, tunnels: _Tunnels) -> None:
         label = [link.name, link.kind, *link.details, *picture.addresses.get(link.name, [])]
         dot.node(_id(host, link.name), "link", label)
     for name, config in state.networks.items():
-        dot.node(_id(host, name), "network", _network_label(name, state, config))
+        dot.node(_id(host, name), "network", _network_label(name, state, config, engine))
     if implicit_bridge:
-        dot.node(_id(host, DEFAULT_BRIDGE), "network", [DEFAULT_BRIDGE, "LXD bridge (lxd init)"])
+        init = " ".join(engine.admin_argv("init"))
+        dot.node(_id(host, DEFAULT_BRIDGE), "network",
+                 [DEFAULT_BRIDGE, f"{engine.title} bridge ({init})"])
     for name, inst in state.instances.items():
         dot.node(_id(host, name), "instance", [name, f"image {inst.image}"])
     # named but made by nothing drawn (a setup line not understood, a typo LXD will refuse)
@@ -344,10 +348,11 @@ def _nic_label(device: str, nic: dict[str, str]) -> list[str]:
     return label
 
 
-def _network_label(name: str, state: EffectiveHost, config: dict[str, str]) -> list[str]:
+def _network_label(name: str, state: EffectiveHost, config: dict[str, str],
+                   engine: engines.Engine) -> list[str]:
     kind = state.network_types.get(name, "bridge")
     driver = " (openvswitch)" if config.get("bridge.driver") == "openvswitch" else ""
-    label = [name, f"LXD {kind}{driver}"]
+    label = [name, f"{engine.title} {kind}{driver}"]
     if config.get("bridge.mode") == "fan":
         label.append(f"fan {config.get('fan.overlay_subnet', '240.0.0.0/8')} over "
                      f"{config.get('fan.underlay_subnet', 'auto')}")

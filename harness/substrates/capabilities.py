@@ -67,7 +67,8 @@ _TC_POLICE_STEPS = [
     ["tc", "-n", "{netns}", "qdisc", "add", "dev", "tp0", "handle", "ffff:", "ingress"],
     ["tc", "-n", "{netns}", "filter", "add", "dev", "tp0", "parent", "ffff:", "protocol",
      "all", "u32", "match", "u32", "0", "0", "police", "rate", "1mbit", "burst", "10k", "drop"]]
-_TC_POLICE_MISSING = "kernel has no tc police action (act_police), which LXD's limits.egress needs"
+_TC_POLICE_MISSING = ("kernel has no tc police action (act_police), which a NIC's "
+                      "limits.egress needs")
 
 
 def _tc_police_steps(netns: str) -> list[list[str]]:

@@ -38,9 +38,10 @@ from typing import Any
 
 import fabric
 import paramiko
-import pylxd
 
+from harness import engines
 from harness.lxd.apply import HostRunner
+from harness.lxd.client import connect
 from harness.lxd.image import ensure_image
 from harness.lxd.preseed import preseed
 from harness.netns import call_in
@@ -255,8 +256,9 @@ class RemoteHost:
                                  scratch=f"{self.probes_dir}/pcaps")
 
     # ------------------------------------------------------------------ LXD socket
-    def forward_lxd_socket(self, local_socket: Path, timeout: float = 20) -> int:
-        """Start `ssh -N -L local:remote` for LXD's socket; return its pid once it listens."""
+    def forward_lxd_socket(self, local_socket: Path, timeout: float = 20,
+                           engine: engines.Engine = engines.LXD) -> int:
+        """Start `ssh -N -L local:remote` for the daemon's socket; its pid once it listens."""
         t = self.target
         local_socket.parent.mkdir(parents=True, exist_ok=True)
         local_socket.unlink(missing_ok=True)
@@ -285,7 +287,7 @@ class RemoteHost:
             if proc.poll() is not None or time.monotonic() > deadline:
                 procs.stop([proc.pid], to_group=True, grace=3.0)
                 raise SubstrateError(
-                    f"{self.name}: could not forward LXD's socket {t.lxd_socket}: "
+                    f"{self.name}: could not forward {engine.title}'s socket {t.lxd_socket}: "
                     f"{log_path.read_text(errors='replace').strip() or 'no answer'}")
             time.sleep(0.1)
         return proc.pid
@@ -372,19 +374,21 @@ class RemoteHostsSubstrate(Substrate):
 
 # ---------------------------------------------------------------------- host preparation
 def prepare_lxd(host: Host, node: HostNode, remote: RemoteHost, image: Path) -> None:
-    """Ship the probes, initialise the host's LXD, forward its socket, import the image."""
+    """Ship the probes, initialise the host's daemon, forward its socket, import the image."""
+    engine = engines.get(node.engine)
     started = time.monotonic()
     remote.ship_probes()
     try:
-        remote.run(["lxd", "waitready", "--timeout=120"], timeout=150)
+        remote.run(engine.admin_argv("waitready", "--timeout=120"), timeout=150)
     except CommandError as exc:
-        status = remote.run(["systemctl", "status", "--no-pager", "lxd"], check=False)
-        raise SubstrateError(f"{host.name}: LXD did not start:\n{exc.output}\n"
+        # the Debian packages' systemd units are named as the engines are: lxd, incus
+        status = remote.run(["systemctl", "status", "--no-pager", engine.name], check=False)
+        raise SubstrateError(f"{host.name}: {engine.title} did not start:\n{exc.output}\n"
                              f"{status.stdout[-1500:]}") from exc
-    remote.run(["lxd", "init", "--preseed"], input=preseed(host))
-    node.pids.append(remote.forward_lxd_socket(Path(node.lxd_socket)))
-    ensure_image(pylxd.Client(endpoint=node.lxd_socket), image)
-    progress.info("%s: LXD ready in %.1f s", host.name, time.monotonic() - started)
+    remote.run(engine.admin_argv("init", "--preseed"), input=preseed(host))
+    node.pids.append(remote.forward_lxd_socket(Path(node.lxd_socket), engine=engine))
+    ensure_image(connect(engine, node.lxd_socket), image)
+    progress.info("%s: %s ready in %.1f s", host.name, engine.title, time.monotonic() - started)
 
 
 def probe_capabilities(remote: RemoteHost) -> Capabilities:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness import engines
 from harness.checks.base import REGISTRY, Check, Inconclusive, Observation, register, run_check
 from harness.results import Outcome
 from harness.topology import CheckSpec
@@ -14,6 +15,7 @@ class FakeContext:
         self.capabilities = capabilities or {"vxlan": True, "gretap": False}
         self.waits: list[str] = []
         self.engine_lacks = list(engine_lacks)
+        self.engine = engines.LXD
 
     def absent_nodes(self, names):
         return []

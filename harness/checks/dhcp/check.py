@@ -190,8 +190,9 @@ class Dhcp(Check):
                 first, _, last = peer.dhcp_range.partition(",")
                 return [(ipaddress.IPv4Address(first), ipaddress.IPv4Address(last))], \
                     f"dhcp_range of peer {peer.name}, which served the lease"
-        raise Inconclusive(f"the lease came from {server}, which is neither an LXD network "
-                           f"nor a peer of this lab: cannot tell its range")
+        raise Inconclusive(f"the lease came from {server}, which is neither an "
+                           f"{ctx.engine.title} network nor a peer of this lab: cannot tell "
+                           "its range")
 
 
 def _gateway(config: dict[str, str]) -> str | None:

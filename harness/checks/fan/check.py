@@ -45,13 +45,15 @@ class Fan(Check):
         evidence.append(f"{host} {host_ip} owns {own_slice} of {overlay}; {source} holds {own_ip}")
         if ipaddress.IPv4Address(own_ip) not in own_slice:
             return Observation(False, f"{source} holds {own_ip}, outside {host}'s fan slice "
-                               f"{own_slice}", evidence, stimulus=f"LXD reports {own_ip}")
+                               f"{own_slice}", evidence,
+                               stimulus=f"{ctx.engine.title} reports {own_ip}")
 
         target = _peer_instance(ctx, host, underlay)
         target_ip = ipaddress.IPv4Address(ctx.address(target))
         if target_ip not in overlay:
             return Observation(False, f"{target} holds {target_ip}, outside the overlay "
-                               f"{overlay}", evidence, stimulus=f"LXD reports {target_ip}")
+                               f"{overlay}", evidence,
+                               stimulus=f"{ctx.engine.title} reports {target_ip}")
         remote = fan.underlay_of(overlay, underlay, target_ip)
         evidence.append(f"{target} holds {target_ip}: the mapping sends it to {remote}")
 

@@ -22,7 +22,7 @@ class Macvlan(Check):
         device = ctx.instance_devices(host, name).get(nic, {})
         keys = ", ".join(f"{k}={v}" for k, v in sorted(device.items()))
         evidence = [f"{endpoint} {nic}: {keys}"]
-        configured = f"LXD's expanded devices of {endpoint}"
+        configured = f"{ctx.engine.title}'s expanded devices of {endpoint}"
         if device.get("nictype") != "macvlan" and device.get("type") != "nic":
             return Observation(False, f"{endpoint} {nic} is not a NIC", evidence,
                                stimulus=configured)

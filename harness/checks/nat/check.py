@@ -68,7 +68,7 @@ class Nat(Check):
             return []
         network = ctx.instance_parent_network(endpoint.node, endpoint.instance)
         if network and not ctx.is_lxd_network(endpoint.node, network):
-            return [f"{source} is on {network}, not an LXD network"]
+            return [f"{source} is on {network}, not an {ctx.engine.title} network"]
         config = ctx.network_config(endpoint.node, network) if network else {}
         keys = [f"{k}={config[k]}" for k in ("ipv4.nat", "ipv4.nat.address") if k in config]
         return [f"{network} on {endpoint.node}: {', '.join(keys) or 'ipv4.nat unset'}"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pylxd.exceptions import LXDAPIException
 
 from harness.checks.base import Check, CheckContext, Inconclusive, Observation, register
+from harness.engines import LXD, Engine
 
 
 @register
@@ -25,25 +26,30 @@ class StartRefused(Check):
         before = instance.state().status
         if before == "Running":
             raise Inconclusive(f"{endpoint} is running already: start it from the check, "
-                               f"create it with `lxc init` (not in `instances:`)")
+                               f"create it with `{ctx.engine.client} init` (not in `instances:`)")
         try:
             instance.start(wait=True)
         except LXDAPIException as exc:
             message = _message(exc)
-            return judge(endpoint, reason, message, "Stopped")
-        return judge(endpoint, reason, None, instance.state().status)
+            return judge(endpoint, reason, message, "Stopped", ctx.engine)
+        return judge(endpoint, reason, None, instance.state().status, ctx.engine)
 
 
-def judge(endpoint: str, reason: str, refusal: str | None, status: str) -> Observation:
-    """The verdict's facts from LXD's answer to the start (pure)."""
-    evidence = [f"lxc start {endpoint.partition(':')[2]} on {endpoint.partition(':')[0]}: "
-                + (f"LXD refused: {refusal}" if refusal is not None else f"started ({status})")]
+def judge(endpoint: str, reason: str, refusal: str | None, status: str,
+          engine: Engine = LXD) -> Observation:
+    """The verdict's facts from the engine's answer to the start (pure)."""
+    host, _, name = endpoint.partition(":")
+    said = f"{engine.title} refused: {refusal}" if refusal is not None else f"started ({status})"
+    evidence = [f"{engine.client} start {name} on {host}: {said}"]
     if refusal is None:
-        return Observation(False, f"LXD started {endpoint} (status {status}): nothing refused",
-                           evidence, stimulus=f"the start of {endpoint} was asked of LXD")
+        return Observation(False, f"{engine.title} started {endpoint} (status {status}): "
+                           "nothing refused", evidence,
+                           stimulus=f"the start of {endpoint} was asked of {engine.title}")
     if reason.lower() in refusal.lower():
-        return Observation(True, f"LXD refused to start {endpoint}: {refusal}", evidence)
-    raise Inconclusive(f"LXD refused to start {endpoint}, but not because {reason!r}: {refusal}")
+        return Observation(True, f"{engine.title} refused to start {endpoint}: {refusal}",
+                           evidence)
+    raise Inconclusive(f"{engine.title} refused to start {endpoint}, but not because "
+                       f"{reason!r}: {refusal}")
 
 
 def _message(exc: LXDAPIException) -> str:

@@ -41,4 +41,4 @@ class StartRefusedCheck(CheckParams):
 
     @classmethod
     def describe(cls, params: dict[str, Any], part: str = "") -> str:
-        return f"LXD refuses to start {spoken(params['instance'])}: {params['reason']}"
+        return f"the start of {spoken(params['instance'])} is refused: {params['reason']}"

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import engines
 from harness.interrupts import deferred_interrupts
 from harness.progress import progress
 from harness.shell import CommandError, run
@@ -313,12 +314,14 @@ class Pool:
             # With ip_gre loaded, every new namespace gets gre0/gretap0/erspan0 fallback
             # devices, and the busybox image's DHCP client would pick one instead of eth0.
             remote.run(["sysctl", "-qw", "net.core.fb_tunnels_only_for_init_net=2"])
+            engine = engines.LXD  # the box's engine (vagrant/box/build.sh)
             try:
-                remote.run(["lxd", "waitready", "--timeout=300"], timeout=330)
+                remote.run(engine.admin_argv("waitready", "--timeout=300"), timeout=330)
             except CommandError as exc:
-                status = remote.run(["systemctl", "status", "--no-pager", "lxd"], check=False)
-                raise SubstrateError(f"VM {slot.id}: LXD did not start:\n{exc.output}\n"
-                                     f"{status.stdout[-1500:]}") from exc
+                status = remote.run(["systemctl", "status", "--no-pager", engine.name],
+                                    check=False)
+                raise SubstrateError(f"VM {slot.id}: {engine.title} did not start:\n"
+                                     f"{exc.output}\n{status.stdout[-1500:]}") from exc
             caps: Capabilities = probe_capabilities(remote)
             slot.capabilities, slot.capability_notes = caps.works, caps.notes
             remote.run(["sync"])
