@@ -106,3 +106,31 @@ def test_a_key_incus_removed_skips_every_check_naming_it(tmp_path, work_root):
 def test_lxd_stays_the_default(tmp_path):
     run = ScenarioRun(scenario(LINES, tmp_path), Options(out_dir=tmp_path / "out"))
     assert run.engine is engines.LXD and run.result.engine == "lxd"
+
+
+REFUSED_KEY = """
+    name: engine-refuses
+    hosts:
+      host1:
+        underlay: 172.31.0.11/24
+        networks:
+          br0: {config: {ipv4.address: 10.13.37.1/24, ipv4.nat: "maybe"}}
+    checks:
+      - ping: {from: host1, to: upstream}
+"""
+
+
+@pytest.mark.parametrize("engine", [
+    engines.INCUS,
+    pytest.param(engines.LXD, marks=pytest.mark.skipif(
+        not engines.installed(engines.LXD), reason="LXD is not installed")),
+], ids=lambda e: e.name)
+def test_a_refusal_names_the_engine_that_refused(engine, tmp_path, work_root):
+    """A value the daemon refuses at apply time: the user reads which engine said no."""
+    topology = scenario(REFUSED_KEY, tmp_path)
+    result = ScenarioRun(topology, Options(engine=engine.name, out_dir=tmp_path / "out",
+                                           work_root=work_root)).run()
+    other = engines.LXD if engine is engines.INCUS else engines.INCUS
+    assert result.error is not None
+    assert f"host1: network br0: {engine.title} refused: " in result.error, result.error
+    assert "ipv4.nat" in result.error and other.title not in result.error
