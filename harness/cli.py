@@ -32,12 +32,14 @@ def _variables(pairs: list[str]) -> dict[str, str]:
     return variables
 
 
-def load_all(files: list[str], variables: dict[str, str]) -> list[Topology]:
-    """Load every file; on any invalid one print every problem and exit 2 (nothing created)."""
+def load_all(files: list[str], variables: dict[str, str],
+             engine: str | None = None) -> list[Topology]:
+    """Load every file; on any invalid one print every problem and exit 2 (nothing created).
+    `engine`: `--engine`, when the verb has it (over each scenario's own `engine:`)."""
     topologies, problems = [], []
     for name in files:
         try:
-            topologies.append(load_scenario(Path(name), variables))
+            topologies.append(load_scenario(Path(name), variables, engine))
         except ScenarioError as exc:
             problems.append(str(exc))
         except OSError as exc:
@@ -87,7 +89,7 @@ def _terminate_on_sigterm() -> None:
 # ---------------------------------------------------------------------- verbs
 def cmd_validate(args) -> int:
     warned = False
-    for topology in load_all(args.files, _variables(args.var)):
+    for topology in load_all(args.files, _variables(args.var), args.engine):
         checks = len(topology.checks) + sum(len(s.checks) for s in topology.stages)
         stages = f", {len(topology.stages)} stage(s)" if topology.stages else ""
         for warning in topology.warnings:
@@ -110,7 +112,8 @@ def cmd_run(args) -> int:
     from harness.report import markdown_summary, write_reports
     from harness.session import Options
 
-    topologies = _select(load_all(args.files, _variables(args.var)), args.k, args.tag)
+    topologies = _select(load_all(args.files, _variables(args.var), args.engine), args.k,
+                         args.tag)
     if not topologies:
         print("harness: no scenario selected", file=sys.stderr)
         return EXIT_INVALID
@@ -183,7 +186,7 @@ def _path(value: str | None) -> Path | None:
 def cmd_up(args) -> int:
     from harness.session import Options, ScenarioRun, save_state
 
-    (topology,) = load_all([args.file], _variables(args.var))
+    (topology,) = load_all([args.file], _variables(args.var), args.engine)
     _setup_progress(args.verbose)
     _terminate_on_sigterm()
     options = Options(substrate=args.substrate, engine=args.engine,
@@ -278,8 +281,8 @@ def cmd_schema(args) -> int:
 def cmd_graph(args) -> int:
     from harness.report.graph import render, topology_dot
 
-    (topology,) = load_all([args.file], _variables(args.var))
-    engine = engines.get(args.engine or topology.engine)
+    (topology,) = load_all([args.file], _variables(args.var), args.engine)
+    engine = engines.get(topology.engine)
     dot_text = topology_dot(replace(topology, engine=engine.name))
     fmt = Path(args.output).suffix.lstrip(".") if args.output else "dot"
     if fmt in ("dot", "gv"):
@@ -302,8 +305,8 @@ def cmd_graph(args) -> int:
 def cmd_plan(args) -> int:
     from harness.lxd.plan import format_plan
 
-    (topology,) = load_all([args.file], _variables(args.var))
-    print(format_plan(topology, engines.get(args.engine or topology.engine)), end="")
+    (topology,) = load_all([args.file], _variables(args.var), args.engine)
+    print(format_plan(topology, engines.get(topology.engine)), end="")
     return EXIT_OK
 
 
@@ -371,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--strict", action="store_true",
                    help="lint's warnings are errors too (exit 2)")
+    engine_option(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("run", help="up + verify + down for each scenario, then reports")

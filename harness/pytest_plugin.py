@@ -60,7 +60,7 @@ class ScenarioFile(pytest.File):
     def collect(self):
         variables = dict(v.split("=", 1) for v in self.config.getoption("lab_var"))
         try:
-            self.topology = load_scenario(self.path, variables)
+            self.topology = load_scenario(self.path, variables, self.config.getoption("engine"))
         except ScenarioError as exc:
             yield InvalidScenario.from_parent(self, name="validate", error=str(exc))
             return

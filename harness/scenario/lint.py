@@ -12,7 +12,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from harness.checks import check_params
-from harness.engines import is_client_line
+from harness.engines import LXD, Engine, is_client_line
+from harness.engines import get as engine_named
 from harness.scenario.errors import Problem
 from harness.scenario.fields import is_ipv4_address, references
 from harness.scenario.yaml_lines import Path, line_of
@@ -78,13 +79,15 @@ class HostNames:
     #: (owner, device) -> where its `mtu` was last given
     mtu_given: dict[tuple[tuple[str, str], str], Path] = field(default_factory=dict)
     where: Path = ()  # the line being read (for mtu_given)
+    engine: Engine = LXD  # the engine the scenario runs on, named in the messages
+
 
     @property
     def parents(self) -> set[str]:
         return self.networks | self.links | self.nics
 
     @classmethod
-    def of(cls, host: Host) -> HostNames:
+    def of(cls, host: Host, engine: Engine = LXD) -> HostNames:
         links = {name for argv in host.setup for name in created_links(argv)}
         names = cls(
             networks=set(host.networks) | {DEFAULT_BRIDGE},
@@ -92,6 +95,7 @@ class HostNames:
             nics=set(host.interfaces) | {UNDERLAY_NIC},
             instances=set(host.instances),
             profiles=set(host.profiles) | {"default"},
+            engine=engine,
         )
         names.devices[("profile", "default")] = {"eth0": {"type": "nic", "network": DEFAULT_BRIDGE}}
         base: Path = ("hosts", host.name)
@@ -238,7 +242,7 @@ def _unknown_segment(topology: Topology, segment: str) -> str:
 def rule_host_objects(topology: Topology) -> Iterator[Finding]:
     """Segments of NICs, profiles of instances, names of networks."""
     for name, host in topology.hosts.items():
-        names = HostNames.of(host)
+        names = HostNames.of(host, engine_named(topology.engine))
         for nic_name, nic in host.interfaces.items():
             if nic.segment not in topology.segments:
                 path = ("hosts", name, "interfaces", nic_name, "segment")
@@ -247,8 +251,8 @@ def rule_host_objects(topology: Topology) -> Iterator[Finding]:
             if net in names.nics or net in names.links:
                 yield (
                     ("hosts", name, "networks", net),
-                    f"{name} already has an interface {net!r}: LXD can't create a network of "
-                    "that name",
+                    f"{name} already has an interface {net!r}: {names.engine.title} can't create a "
+                    "network of that name",
                 )
         for inst_name, inst in host.instances.items():
             for i, profile in enumerate(inst.profiles):
@@ -314,7 +318,7 @@ def rule_networks(topology: Topology) -> Iterator[Finding]:
                 if subnet is not None:
                     subnets.append((net_name, subnet))
             for key, value in net.config.items():
-                message = tunnel_key_problem(key, value)
+                message = tunnel_key_problem(key, value, engine_named(topology.engine))
                 if message:
                     yield config_path + (key,), message
 
@@ -340,14 +344,14 @@ def _bridge_address_problems(
         yield f"{net} overlaps the underlay subnet {host.underlay.network} of {host.name}"
 
 
-def tunnel_key_problem(key: str, value: str | None = None) -> str | None:
+def tunnel_key_problem(key: str, value: str | None = None, engine: Engine = LXD) -> str | None:
     if not key.startswith("tunnel."):
         return None
     if not TUNNEL_KEY_RE.match(key):
         parts = key.split(".")
         if len(parts) == 2 and parts[1] in TUNNEL_FIELDS:
             return (
-                f"LXD rejects {key!r}: the tunnel name is missing, "
+                f"{engine.title} rejects {key!r}: the tunnel name is missing, "
                 f"use tunnel.NAME.{parts[1]} (e.g. tunnel.host2.{parts[1]})"
             )
         return f"{key!r} is not a tunnel key (tunnel.NAME.{{{','.join(TUNNEL_FIELDS)}}})"
@@ -359,7 +363,7 @@ def tunnel_key_problem(key: str, value: str | None = None) -> str | None:
 def rule_devices(topology: Topology) -> Iterator[Finding]:
     """NIC devices of instances and profiles: parent/network exist, reservations fit."""
     for name, host in topology.hosts.items():
-        names = HostNames.of(host)
+        names = HostNames.of(host, engine_named(topology.engine))
         owners = [("profiles", p, prof.devices) for p, prof in host.profiles.items()]
         owners += [("instances", i, inst.devices) for i, inst in host.instances.items()]
         for kind, owner, devices in owners:
@@ -375,12 +379,14 @@ def _nic_findings(
         return
     parent, network = device.get("parent", ""), device.get("network", "")
     if parent and network:
-        yield path + ("network",), "LXD refuses parent together with network: use one of them"
+        yield path + ("network",), (f"{names.engine.title} refuses parent together with "
+                                    "network: use one of them")
     if network and network not in names.networks:
         known = ", ".join(sorted(names.networks))
-        yield path + ("network",), f"{network!r} is not an LXD network of {host.name} ({known})"
+        yield path + ("network",), (f"{network!r} is not an {names.engine.title} network of "
+                                    f"{host.name} ({known})")
     if parent and parent not in names.parents:
-        yield path + ("parent",), _unknown_parent(host, parent)
+        yield path + ("parent",), _unknown_parent(host, parent, names.engine)
     address = device.get("ipv4.address")
     if address is None:
         return
@@ -402,17 +408,17 @@ def _nic_findings(
         yield path + ("ipv4.address",), f"{ip} is not a usable address of {subnet.network}"
 
 
-def _unknown_parent(host: Host, parent: str) -> str:
+def _unknown_parent(host: Host, parent: str, engine: Engine) -> str:
     return (
-        f"parent {parent!r} is neither an LXD network of {host.name}, a link created by its "
-        f"setup, a host interface, nor {DEFAULT_BRIDGE}"
+        f"parent {parent!r} is neither an {engine.title} network of {host.name}, a link created "
+        f"by its setup, a host interface, nor {DEFAULT_BRIDGE}"
     )
 
 
 def rule_commands(topology: Topology) -> Iterator[Finding]:
     """`commands:` are LXD changes as the tutorial types them: catch its known mistakes."""
     for name, host in topology.hosts.items():
-        names = HostNames.of(host)
+        names = HostNames.of(host, engine_named(topology.engine))
         for index, argv in enumerate(host.commands):
             path = ("hosts", name, "commands", index)
             for message in _lxc_findings(host, names, argv):
@@ -470,7 +476,7 @@ def warn_instance_mtu(topology: Topology) -> Iterator[Finding]:
     dropped. A warning: a scenario may want to show exactly that."""
     underlay_mtu = topology.segments[topology.default_segment].mtu
     for name, host in topology.hosts.items():
-        names = HostNames.of(host)
+        names = HostNames.of(host, engine_named(topology.engine))
         for index, argv in enumerate(host.commands):
             names.where = ("hosts", name, "commands", index)
             list(_lxc_findings(host, names, argv))
@@ -517,7 +523,7 @@ def _lxc_findings(host: Host, names: HostNames, argv: tuple[str, ...]) -> Iterat
     if args[:1] == ["create"]:  # Incus's name for `init`
         args[0] = "init"
     verb = args[:2]
-    yield from _twice_given(args)
+    yield from _twice_given(args, names.engine)
 
     def need_instance(instance: str) -> Iterator[str]:
         if instance not in names.instances:
@@ -550,13 +556,13 @@ def _lxc_findings(host: Host, names: HostNames, argv: tuple[str, ...]) -> Iterat
             names.set_device(("profile", args[3]), args[4], assignments)
     elif verb == ["network", "attach"] and len(args) >= 4:
         if args[2] not in names.parents:
-            yield _unknown_parent(host, args[2])
+            yield _unknown_parent(host, args[2], names.engine)
         yield from need_instance(args[3])
         names.set_device(("instance", args[3]), args[4] if len(args) > 4 else args[2],
                          [("type", "nic"), (_nic_key(names, args[2]), args[2])])
     elif verb == ["network", "attach-profile"] and len(args) >= 4:
         if args[2] not in names.parents:
-            yield _unknown_parent(host, args[2])
+            yield _unknown_parent(host, args[2], names.engine)
         if args[3] not in names.profiles:
             yield f"{host.name} has no profile {args[3]!r}"
         names.set_device(("profile", args[3]), args[4] if len(args) > 4 else args[2],
@@ -567,17 +573,17 @@ def _lxc_findings(host: Host, names: HostNames, argv: tuple[str, ...]) -> Iterat
         if verb[1] == "create":
             names.networks.add(args[2])
         elif args[2] not in names.networks:
-            yield f"network {args[2]!r} is not an LXD network of {host.name}"
+            yield f"network {args[2]!r} is not an {names.engine.title} network of {host.name}"
         assignments = _assignments(args[3:], bare_keys=verb[1] == "unset")
         names.learn_network(args[2], dict(assignments))
-        yield from _tunnel_command_findings(assignments)
+        yield from _tunnel_command_findings(assignments, names.engine)
 
 
 def _nic_key(names: HostNames, parent: str) -> str:
     return "network" if parent in names.networks else "parent"
 
 
-def _twice_given(args: list[str]) -> Iterator[str]:
+def _twice_given(args: list[str], engine: Engine) -> Iterator[str]:
     """`lxc network create br0 ipv4.address=none ipv4.address=none`: LXD keeps the last."""
     seen: dict[str, str] = {}
     for arg in args:
@@ -586,7 +592,7 @@ def _twice_given(args: list[str]) -> Iterator[str]:
             continue
         if key in seen:
             same = "the same value" if seen[key] == value else f"{seen[key]!r}, then {value!r}"
-            yield f"{key} is given twice in one line ({same}): LXD keeps the last one"
+            yield f"{key} is given twice in one line ({same}): {engine.title} keeps the last one"
         seen[key] = value
 
 
@@ -606,7 +612,7 @@ def _address_findings(names: HostNames, instance: str, device: str,
             continue
         if subnet is not None and ip not in subnet.network:
             yield (f"{ip} is outside {subnet.network}, the subnet of {network} "
-                   f"({instance}'s {device}): LXD refuses the reservation")
+                   f"({instance}'s {device}): {names.engine.title} refuses the reservation")
 
 
 def _assignments(args: list[str], bare_keys: bool = False) -> list[tuple[str, str | None]]:
@@ -625,15 +631,16 @@ def _parent_findings(
 ) -> Iterator[str]:
     for key, value in assignments:
         if key == "parent" and value and value not in names.parents:
-            yield _unknown_parent(host, value)
+            yield _unknown_parent(host, value, names.engine)
         if key == "network" and value and value not in names.networks:
-            yield f"network {value!r} is not an LXD network of {host.name}"
+            yield f"network {value!r} is not an {names.engine.title} network of {host.name}"
 
 
-def _tunnel_command_findings(assignments: list[tuple[str, str | None]]) -> Iterator[str]:
+def _tunnel_command_findings(assignments: list[tuple[str, str | None]],
+                             engine: Engine) -> Iterator[str]:
     tunnels: list[str] = []
     for key, value in assignments:
-        message = tunnel_key_problem(key, value)
+        message = tunnel_key_problem(key, value, engine)
         if message:
             yield message
         elif key.startswith("tunnel."):
@@ -686,10 +693,11 @@ def _on_host(
     if host is None:
         yield path, _unknown_host(topology, host_name)
         return
-    names = HostNames.of(host)
+    names = HostNames.of(host, engine_named(topology.engine))
     if kind == "networks" and name not in names.networks:
         known = ", ".join(sorted(names.networks))
-        yield path, f"{name!r} is not an LXD network of {host_name} ({known})"
+        yield path, (f"{name!r} is not an {names.engine.title} network of {host_name} "
+                     f"({known})")
     elif kind == "parents" and name not in names.parents:
         known = ", ".join(sorted(names.parents))
         yield path, f"{host_name} has no interface {name!r} (interfaces, links, networks: {known})"

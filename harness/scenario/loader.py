@@ -30,18 +30,23 @@ from harness.topology import Topology
 _TEMPLATE_FILENAME = "<template>"  # how jinja2 names frames of a template made from a string
 
 
-def load_scenario(path: FilePath | str, variables: dict[str, str] | None = None) -> Topology:
-    """Load, validate and resolve the scenario at `path` (a jinja2 template of YAML)."""
+def load_scenario(path: FilePath | str, variables: dict[str, str] | None = None,
+                  engine: str | None = None) -> Topology:
+    """Load, validate and resolve the scenario at `path` (a jinja2 template of YAML).
+
+    `engine`: the engine chosen for the run (`--engine`), over the scenario's own `engine:`;
+    its name is in the messages (`'br9' is not an Incus network of host1`)."""
     filename = str(path)
     try:
         text = FilePath(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([Problem(filename, None, "", f"cannot read: {exc}")]) from None
-    return load_text(text, filename, variables)
+    return load_text(text, filename, variables, engine)
 
 
 def load_text(
-    text: str, filename: str = "<string>", variables: dict[str, str] | None = None
+    text: str, filename: str = "<string>", variables: dict[str, str] | None = None,
+    engine: str | None = None,
 ) -> Topology:
     """Like load_scenario, for a scenario given as text; `filename` is used in Problems."""
     rendered = render_template(text, filename, variables)
@@ -50,6 +55,8 @@ def load_text(
     topology, problems = resolve(model, lines, filename)
     if problems:
         raise ScenarioError(problems)
+    if engine is not None:
+        topology = dataclasses.replace(topology, engine=engine)
     problems = lint(topology, lines, filename) + lint_stages(topology, lines, filename)
     if problems:
         raise ScenarioError(problems)

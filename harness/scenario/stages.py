@@ -13,6 +13,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 
+from harness import engines
 from harness.scenario.errors import Problem
 from harness.scenario.yaml_lines import Path, line_of
 from harness.topology import Host, LxdNetwork, Topology
@@ -70,7 +71,8 @@ def _findings(topology: Topology) -> Iterator[tuple[Path, str]]:
     )
 
     seen: dict[str, int] = {}
-    names = {name: HostNames.of(host) for name, host in topology.hosts.items()}
+    engine = engines.get(topology.engine)
+    names = {name: HostNames.of(host, engine) for name, host in topology.hosts.items()}
     for name, host in topology.hosts.items():
         for argv in host.commands:  # `commands:` may create networks and instances too
             list(_lxc_findings(host, names[name], argv))

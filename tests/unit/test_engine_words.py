@@ -15,7 +15,7 @@ from harness.checks.start_refused.check import judge
 from harness.lxd.apply import refusal
 from harness.lxd.plan import format_plan
 from harness.report.graph import topology_dot
-from harness.scenario import load_text
+from harness.scenario import ScenarioError, load_text
 from harness.topology import CheckSpec
 
 BOTH = [engines.LXD, engines.INCUS]
@@ -87,3 +87,53 @@ def test_plan_names_the_engine_in_its_comments(engine):
     text = format_plan(load_text(textwrap.dedent(SCENARIO)), engine)
     assert f"# ---- the upstream router (outside {engine.title})" in text
     assert OTHER[engine] not in text
+
+
+BROKEN = """
+    name: broken
+    hosts:
+      host1:
+        instances:
+          app1: {devices: {eth0: {type: nic, network: br9}}}
+        commands:
+          - lxc network set br8 ipv4.nat true
+          - lxc network create br7 tunnel.protocol=vxlan
+    checks:
+      - start_refused: {instance: host1:app9, reason: in use}
+"""
+
+
+def _problems(engine: str | None, text: str = BROKEN) -> str:
+    with pytest.raises(ScenarioError) as caught:
+        load_text(textwrap.dedent(text), engine=engine)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("engine", BOTH, ids=lambda e: e.name)
+def test_lint_names_the_engine_chosen_for_the_run(engine):
+    problems = _problems(engine.name)
+    assert f"'br9' is not an {engine.title} network of host1" in problems
+    assert f"network 'br8' is not an {engine.title} network of host1" in problems
+    assert f"{engine.title} rejects 'tunnel.protocol'" in problems
+    assert f"those its {engine.client} init lines create" in problems
+    assert OTHER[engine] not in problems
+
+
+def test_lint_names_the_scenarios_own_engine_unless_one_is_chosen():
+    text = "engine: incus\n" + textwrap.dedent(BROKEN)
+    assert "not an Incus network" in _problems(None, text)
+    assert "not an LXD network" in _problems("lxd", text)
+    assert "not an LXD network" in _problems(None)  # the default engine
+
+
+def test_an_instance_made_by_incus_create_may_be_named():
+    text = textwrap.dedent("""
+        name: made
+        engine: incus
+        hosts:
+          host1:
+            commands: [incus create busybox app2]
+        checks:
+          - start_refused: {instance: host1:app2, reason: in use}
+    """)
+    assert load_text(text).checks[0].params["instance"] == "host1:app2"

@@ -7,10 +7,11 @@ from typing import Annotated, Any, get_args
 
 from pydantic import Field
 
+from harness import engines
 from harness.scenario.fields import CheckParams, InstanceRef, Ref, spoken
 from harness.topology import Topology
 
-CREATE_VERBS = ("launch", "init", "copy")
+CREATE_VERBS = ("launch", "init", "create", "copy")  # create: Incus's name for init
 # HOST:INSTANCE, but checked by `lint` below, not as an endpoint: `lxc init` may make it
 _base, *_rules = get_args(InstanceRef)
 CreatedInstance = Annotated[(_base, *[rule for rule in _rules if not isinstance(rule, Ref)])]
@@ -29,6 +30,7 @@ class StartRefusedCheck(CheckParams):
         if host is None:
             yield ("instance",), f"unknown host {host_name!r} (hosts: {', '.join(topology.hosts)})"
             return
+        client = engines.get(topology.engine).client
         made = set(host.instances)
         for argv in host.commands:
             args = [arg for arg in argv[1:] if not arg.startswith("-")]
@@ -36,7 +38,7 @@ class StartRefusedCheck(CheckParams):
                 made.add(args[2])
         if instance not in made:
             yield ("instance",), (f"{host_name} has no instance {instance!r} (instances, and "
-                                  f"those its lxc init lines create: "
+                                  f"those its {client} init lines create: "
                                   f"{', '.join(sorted(made)) or 'none'})")
 
     @classmethod
