@@ -112,6 +112,13 @@ def get(name: str | None) -> Engine:
                             f"{', '.join(ENGINES)}") from None
 
 
+def titled(names: str) -> str:
+    """A run's engines as written in results (`lxd`, `incus, lxd`) as people name them
+    (`LXD`, `Incus and LXD`); a name that is no engine is left as it is."""
+    words = [ENGINES[n].title if n in ENGINES else n for n in map(str.strip, names.split(","))]
+    return " and ".join(w for w in words if w)
+
+
 # ------------------------------------------------------------------------------- scenario lines
 def is_client_line(argv: Sequence[str]) -> bool:
     """An `lxc ...` or `incus ...` line (the client, of either engine)."""

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from harness.engines import titled
 from harness.report.junit import xml_safe
 from harness.report.markdown import (
     PHASE_ORDER,
@@ -180,6 +181,7 @@ def render_html(run: RunResult, report_dir: Path = Path(".")) -> str:
             errors=sum(s.error is not None for s in run.scenarios),
             substrate=run.substrate,
             engine=run.engine,
+            engine_title=titled(run.engine),
             duration=fmt_seconds(run.duration),
             started=fmt_started(run.started) if run.started else "",
             generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),

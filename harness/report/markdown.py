@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 
+from harness.engines import titled
 from harness.report.junit import xml_safe
 from harness.results import CheckResult, Outcome, RunResult, ScenarioResult
 
@@ -145,7 +146,7 @@ def markdown_summary(run: RunResult) -> str:
         facts.insert(0, f"**{errors} scenario{'s' if errors > 1 else ''} failed to come up**")
     if run.started:
         facts.append(f"started {fmt_started(run.started)}")
-    out = [f"## LXD netlab: {verdict}", "", headline, "", ", ".join(facts), ""]
+    out = [f"## {titled(run.engine)} netlab: {verdict}", "", headline, "", ", ".join(facts), ""]
 
     scenarios = scenarios_failures_first(run)
     if len(scenarios) > 1:

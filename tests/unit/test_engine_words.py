@@ -15,6 +15,9 @@ from harness.checks.start_refused.check import judge
 from harness.lxd.apply import refusal
 from harness.lxd.plan import format_plan
 from harness.report.graph import topology_dot
+from harness.report.html import render_html
+from harness.report.markdown import markdown_summary
+from harness.results import RunResult
 from harness.scenario import ScenarioError, load_text
 from harness.topology import CheckSpec
 
@@ -137,3 +140,17 @@ def test_an_instance_made_by_incus_create_may_be_named():
           - start_refused: {instance: host1:app2, reason: in use}
     """)
     assert load_text(text).checks[0].params["instance"] == "host1:app2"
+
+
+def test_a_runs_engines_are_titled_as_people_name_them():
+    assert engines.titled("lxd") == "LXD"
+    assert engines.titled("incus, lxd") == "Incus and LXD"
+    assert engines.titled("scenario default") == "scenario default"
+
+
+@pytest.mark.parametrize("engine", BOTH, ids=lambda e: e.name)
+def test_report_headings_name_the_engine_that_ran(engine, tmp_path):
+    run = RunResult(scenarios=[], substrate="local", engine=engine.name)
+    assert markdown_summary(run).startswith(f"## {engine.title} netlab: ")
+    page = render_html(run, tmp_path)
+    assert f"{engine.title} netlab report</h1>" in page and OTHER[engine] not in page
