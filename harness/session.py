@@ -121,8 +121,12 @@ class ScenarioRun:
             return host.name, wait_for_addresses(host, client, timeout=8)
 
         with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
-            for name, converged in pool.map(one, hosts):
-                lab.timings[f"dhcp:{name}"] = max(converged.values(), default=0.0)
+            try:
+                for name, converged in pool.map(one, hosts):
+                    lab.timings[f"dhcp:{name}"] = max(converged.values(), default=0.0)
+            except KeyboardInterrupt:
+                self.substrate.abandon(lab)  # else the pool waits for the hosts' commands
+                raise
 
     def verify(self, lab: Lab, checks: Sequence[CheckSpec] | None = None) -> list[CheckResult]:
         """Run `checks` (default: the scenario's) against the lab."""

@@ -225,6 +225,11 @@ class Substrate(ABC):
         """Hook: the work folder and the Lab record exist; nothing else does yet."""
         return None
 
+    def abandon(self, lab: Lab) -> None:
+        """Hook, on Ctrl-C: make the lab's commands in flight on other threads end now, so
+        that teardown starts at once (local commands get the signal themselves)."""
+        return None
+
     @abstractmethod
     def bring_up(self, lab: Lab, topology: Topology) -> None:
         """Make every node (recording in `lab` what down() must remove) or raise."""

@@ -334,6 +334,9 @@ class RemoteHostsSubstrate(Substrate):
     """Hosts reached over SSH (Vagrant VMs, inventory machines): commands run there as root,
     probes run in each host's probe server, and namespace paths name the host they are on."""
 
+    def abandon(self, lab: Lab) -> None:
+        forget_hosts(lab)  # a command waiting on a closed connection ends at once
+
     def runner(self, node: HostNode) -> HostRunner:
         host = remote_host(node)
 

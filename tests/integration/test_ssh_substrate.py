@@ -124,6 +124,28 @@ def test_a_command_that_reads_stdin_gets_its_end_at_once(remote):
     assert time.monotonic() - started < 10
 
 
+def test_closing_the_connection_ends_a_command_in_flight_at_once(remote):
+    """What Ctrl-C does to commands other threads wait for (Substrate.abandon): a remote
+    command must not keep teardown waiting for its own end (up to 180 s)."""
+    errors: list[Exception] = []
+
+    def wait() -> None:
+        try:
+            remote.run(["sleep", "60"])
+        except CommandError as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=wait)
+    worker.start()
+    time.sleep(1.5)
+    started = time.monotonic()
+    remote.close()
+    worker.join(timeout=20)
+    assert not worker.is_alive() and time.monotonic() - started < 10
+    assert errors and "sleep 60" in str(errors[0])
+    assert remote.run(["true"]).returncode == 0  # a later command connects again
+
+
 def test_files_are_shipped_and_fetched(remote, tmp_path):
     remote_path = str(tmp_path / "shipped.bin")
     remote.put_bytes(b"\x00harness\xff", remote_path)
