@@ -187,6 +187,10 @@ def cmd_up(args) -> int:
     from harness.session import Options, ScenarioRun, save_state
 
     (topology,) = load_all([args.file], _variables(args.var), args.engine)
+    if topology.stages:
+        print(f"harness: {topology.name} is a training lab: `up` brings up its starting point "
+              f"(before stage 1 of {len(topology.stages)}); `harness lab start {args.file}` "
+              "works through its stages", file=sys.stderr)
     _setup_progress(args.verbose)
     _terminate_on_sigterm()
     options = Options(substrate=args.substrate, engine=args.engine,
@@ -210,6 +214,15 @@ def cmd_verify(args) -> int:
     from harness.session import Options, ScenarioRun, load_state
 
     (topology,) = load_all([args.file], _variables(args.var))
+    if topology.stages:
+        where = (f"`harness lab check` (after `harness lab start {args.file}`), "
+                 f"`harness run {args.file}` or `pytest {args.file}`")
+        if not topology.checks:
+            print(f"harness: {topology.name} is a training lab with no checks of its own: "
+                  f"its stages' checks run with {where}", file=sys.stderr)
+            return EXIT_INVALID
+        print(f"harness: {topology.name} is a training lab: verify runs only its own "
+              f"`checks:`; its stages' checks run with {where}", file=sys.stderr)
     _setup_progress(args.verbose)
     lab, _ = load_state(_work_root(args), topology.name)
     options = Options(substrate=lab.substrate, engine=lab.engine, out_dir=Path(args.out),
@@ -279,34 +292,73 @@ def cmd_schema(args) -> int:
 
 
 def cmd_graph(args) -> int:
-    from harness.report.graph import render, topology_dot
+    from harness.lab import views
+    from harness.lab.hosts import LabError
+    from harness.report.graph import topology_dot
 
     (topology,) = load_all([args.file], _variables(args.var), args.engine)
-    engine = engines.get(topology.engine)
-    dot_text = topology_dot(replace(topology, engine=engine.name))
-    fmt = Path(args.output).suffix.lstrip(".") if args.output else "dot"
-    if fmt in ("dot", "gv"):
-        if not args.output:
-            print(dot_text, end="")
-            return EXIT_OK
-        Path(args.output).write_text(dot_text)
-    else:
-        drawn = render(dot_text, fmt)
-        if drawn is None:
-            print(f"harness: Graphviz `dot` is missing or cannot write {fmt!r} "
-                  "(apt-get install graphviz); without -o the DOT text is printed",
-                  file=sys.stderr)
-            return EXIT_FAILED
-        Path(args.output).write_bytes(drawn)
-    print(f"wrote {args.output}", file=sys.stderr)
+    topology = replace(topology, engine=engines.get(topology.engine).name)
+    try:
+        if args.stage == views.ALL:
+            views.stage_index(topology, None)  # says so when the file has no stages
+            return _write_graphs(views.all_graphs(topology), args.output)
+        if args.stage is not None:
+            dot_text = views.stage_graph(topology, views.stage_index(topology, args.stage))
+        elif topology.stages:
+            dot_text = views.start_graph(topology)
+            print(f"harness: {topology.name} is a training lab; this is its starting point. "
+                  f"Stages: {views.stage_list(topology)}. --stage N|NAME draws the lab after "
+                  "that stage, --stage all every stage", file=sys.stderr)
+        else:
+            dot_text = topology_dot(topology)
+    except LabError as exc:
+        print(f"harness: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    return _write_graphs([("", dot_text)], args.output)
+
+
+def _write_graphs(graphs: list[tuple[str, str]], output: str | None) -> int:
+    """DOT text to stdout without -o; else one file per graph (`out-SUFFIX.svg` when several),
+    drawn by Graphviz unless the file is .dot/.gv."""
+    from harness.lab.views import graph_file
+    from harness.report.graph import render
+
+    if not output:
+        print("".join(text for _, text in graphs), end="")
+        return EXIT_OK
+    fmt = Path(output).suffix.lstrip(".") or "dot"
+    for suffix, dot_text in graphs:
+        path = graph_file(Path(output), suffix) if suffix else Path(output)
+        if fmt in ("dot", "gv"):
+            path.write_text(dot_text)
+        else:
+            drawn = render(dot_text, fmt)
+            if drawn is None:
+                print(f"harness: Graphviz `dot` is missing or cannot write {fmt!r} "
+                      "(apt-get install graphviz); without -o the DOT text is printed",
+                      file=sys.stderr)
+                return EXIT_FAILED
+            path.write_bytes(drawn)
+        print(f"wrote {path}", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_plan(args) -> int:
+    from harness.lab.hosts import LabError
+    from harness.lab.views import format_staged_plan, stage_index
     from harness.lxd.plan import format_plan
 
     (topology,) = load_all([args.file], _variables(args.var), args.engine)
-    print(format_plan(topology, engines.get(topology.engine)), end="")
+    engine = engines.get(topology.engine)
+    try:
+        index = stage_index(topology, args.stage) if args.stage is not None else None
+    except LabError as exc:
+        print(f"harness: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if topology.stages:
+        print(format_staged_plan(topology, engine, index), end="")
+    else:
+        print(format_plan(topology, engine), end="")
     return EXIT_OK
 
 
@@ -431,12 +483,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: DOT text on stdout")
     p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
     engine_option(p)
+    p.add_argument("--stage", metavar="N|NAME|all",
+                   help="a training lab after this stage's solution, what the stage adds in "
+                        "red (default: its starting point); `all`: the start and every stage, "
+                        "one file each (OUT-0-start.svg, OUT-1-NAME.svg, ...)")
     p.set_defaults(func=cmd_graph)
 
     p = sub.add_parser("plan", help="the commands a scenario means, host by host")
     p.add_argument("file", metavar="FILE", help="scenario file")
     p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
     engine_option(p)
+    p.add_argument("--stage", metavar="N|NAME",
+                   help="a training lab at this stage: the lines that get it there, then the "
+                        "stage (default: the starting point and every stage)")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("ls", help="list scenarios: name, hosts, checks, tags, description")

@@ -3,6 +3,10 @@
 `pytest scenarios/` (and `pytest scenarios/ -n 2`, which runs whole files per worker) does
 exactly what `harness run scenarios/*.yaml` does; the first test of a file brings the lab
 up, runs every check and tears it down, and each test then reports its own check.
+
+A training lab (`stages:`, e.g. `pytest labs/`) gives one test per check of every stage,
+named `STAGE/INDEX-TYPE`, and runs like `harness run` of it: each stage's solution applied
+on top of the earlier ones, then that stage's checks.
 """
 
 from __future__ import annotations
@@ -40,12 +44,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _is_scenario(file_path: Path, config: pytest.Config) -> bool:
+    """A YAML file in a `scenarios` folder, one named on the command line, or one in a `labs`
+    folder named on it (`pytest labs/`; `pytest tests` leaves the tests' own labs alone)."""
     if file_path.suffix not in (".yaml", ".yml"):
         return False
     if "scenarios" in file_path.parts:
         return True
     explicit = {Path(str(a).split("::")[0]).resolve() for a in config.args}
-    return file_path.resolve() in explicit
+    path = file_path.resolve()
+    return path in explicit or any(
+        folder.name == "labs" and folder in path.parents for folder in explicit)
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path):
@@ -65,13 +73,14 @@ class ScenarioFile(pytest.File):
             yield InvalidScenario.from_parent(self, name="validate", error=str(exc))
             return
         from harness.checks.base import planned_ids
+        from harness.lab.staged import all_checks
 
         substrate = self.config.getoption("substrate") or self.topology.substrate
         try:
             marks = substrate_class(substrate).pytest_marks if substrate else ()
         except ValueError:  # an unknown name: the run says so
             marks = ()
-        for spec in self.topology.checks:
+        for spec in all_checks(self.topology):  # a training lab's stages, then its own
             for check_id in planned_ids(spec):
                 item = CheckItem.from_parent(self, name=check_id, line=spec.line)
                 for mark in marks:  # "vm": the slow tier, which `-m "not vm"` leaves out
@@ -80,7 +89,8 @@ class ScenarioFile(pytest.File):
 
     def run_once(self) -> ScenarioResult:
         if self.result is None:
-            from harness.session import Options, ScenarioRun
+            from harness.lab.staged import scenario_run_for
+            from harness.session import Options
 
             options = Options(substrate=self.config.getoption("substrate"),
                               engine=self.config.getoption("engine"),
@@ -88,7 +98,8 @@ class ScenarioFile(pytest.File):
                               out_dir=Path(self.config.getoption("lab_out")))
             # the same run as `harness run`: a preflight problem or teardown leftovers fail
             # the scenario there, so they fail every one of its tests here
-            self.result = ScenarioRun(self.topology, options).run()
+            # (a training lab: every stage's solution, then its checks, as `harness run`)
+            self.result = scenario_run_for(self.topology, options).run()
         return self.result
 
 
@@ -130,10 +141,19 @@ class CheckItem(pytest.Item):
                 lines.append(f"(the check itself: {result.outcome.upper()} {result.reason})")
             if result.expect_failure:
                 lines.append("(this check expects the behaviour to be absent)")
+            lines += self._stage_lines()
             lines += [f"  | {line}" for line in result.evidence]
             lines += [f"  pcap: {p}" for p in result.pcaps]
             return "\n".join(lines)
         return super().repr_failure(excinfo)
+
+    def _stage_lines(self) -> list[str]:
+        """A training lab's check: which stage, its goal and hints."""
+        stage_name = self.name.partition("/")[0] if "/" in self.name else None
+        stage = next((s for s in self.parent.topology.stages if s.name == stage_name), None)
+        if stage is None:
+            return []
+        return [f"stage {stage.name}: {stage.goal}", *(f"  hint: {h}" for h in stage.hints)]
 
     def reportinfo(self):
         return self.path, (self.line or 1) - 1, f"{self.parent.topology.name}::{self.name}"

@@ -15,6 +15,7 @@ from pathlib import Path
 from harness.lab import transcript
 from harness.lab.hosts import LabError, find_lab, labs_up
 from harness.lab.staged import apply_solution, stage_skip_reasons
+from harness.lab.views import stage_index  # noqa: F401  (the lab verbs' --stage)
 from harness.scenario import ScenarioError, load_scenario
 from harness.session import Options, ScenarioRun, load_state, save_state, state_file
 from harness.substrates import make_substrate
@@ -86,21 +87,6 @@ def load_course_file(path: str, variables: dict[str, str]) -> Topology:
         raise LabError(f"{path} has no `stages:`: it is a scenario, not a training lab "
                        "(bring it up with `harness up`)")
     return topology
-
-
-def stage_index(topology: Topology, wanted: str | None) -> int:
-    """`--stage NAME` or `--stage N` (1-based) -> index; None -> the first stage."""
-    if wanted is None:
-        return 0
-    names = [stage.name for stage in topology.stages]
-    if wanted.isdigit() and 1 <= int(wanted) <= len(names):
-        return int(wanted) - 1
-    if wanted in names:
-        return names.index(wanted)
-    close = difflib.get_close_matches(wanted, names, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise LabError(f"{topology.name} has no stage {wanted!r}{hint}; stages: "
-                   f"{', '.join(f'{i}. {n}' for i, n in enumerate(names, 1))}")
 
 
 def bring_up(topology: Topology, options: Options, upto: int,

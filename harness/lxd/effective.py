@@ -90,6 +90,9 @@ def _replay(state: EffectiveHost, args: list[str]) -> None:
     elif verb == ["network", "create"] and rest:
         state.networks[rest[0]] = assignments(rest[1:])
         state.network_types.setdefault(rest[0], "bridge")
+    elif verb == ["network", "delete"] and rest:
+        state.networks.pop(rest[0], None)
+        state.network_types.pop(rest[0], None)
     elif verb == ["network", "set"] and rest:
         state.networks.setdefault(rest[0], {}).update(assignments(rest[1:]))
     elif verb == ["network", "unset"] and len(rest) >= 2:

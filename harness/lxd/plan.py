@@ -105,11 +105,13 @@ def host_header(host: Host) -> str:
     return f"# ---- {host.name}: " + "; ".join(nics)
 
 
-def format_plan(topology: Topology, engine: Engine = LXD) -> str:
-    """The whole plan as text: a preamble, then one block per host."""
+def format_plan(topology: Topology, engine: Engine = LXD, note: str = "") -> str:
+    """The whole plan as text: a preamble (with `note` under the title), then one block per
+    host."""
     init = shlex.join(engine.admin_argv("init"))
     out = [
         f"# {topology.name}" + (f": {topology.description}" if topology.description else ""),
+        *([f"# {note}"] if note else []),
         f"# engine: {engine.title}. What the harness does on each host, as commands. Each host",
         f"# starts from `{init}` with bridge {DEFAULT_BRIDGE} and a profile {DEFAULT_PROFILE!r}"
         " whose eth0 is on it.",

@@ -60,21 +60,43 @@ def _attrs(attrs: dict[str, str]) -> str:
     return " [" + ", ".join(parts) + "]" if parts else ""
 
 
+#: how a node or edge that a stage added or changed is drawn
+_CHANGED = {"color": "#d62728", "penwidth": "2.5"}
+
+EdgeKey = tuple[str, str, tuple[str, ...]]
+
+
 @dataclass
 class _Dot:
     lines: list[str] = field(default_factory=list)
     nodes: set[str] = field(default_factory=set)
     indent: int = 1
+    #: what was drawn, for comparing two pictures (a training lab's stages)
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    edge_keys: list[EdgeKey] = field(default_factory=list)
+    #: nodes and edges drawn in the "changed" colour
+    changed_nodes: frozenset[str] = frozenset()
+    changed_edges: frozenset[EdgeKey] = frozenset()
+    #: draw lxdbr0 on every host even when nothing is on it (a training lab's pictures, where
+    #: stages move instances off it and back)
+    every_default_bridge: bool = False
 
     def node(self, node_id: str, kind: str, label: Iterable[str]) -> None:
+        label = tuple(label)
         self.nodes.add(node_id)
+        self.labels[node_id] = label
         attrs = {"label": _label(label), **_STYLE[kind]}
+        if node_id in self.changed_nodes:
+            attrs.update(_CHANGED)
         self.lines.append("  " * self.indent + _quote(node_id) + _attrs(attrs))
 
     def edge(self, a: str, b: str, label: Iterable[str] = (), **attrs: str) -> None:
-        label = list(label)
+        label = tuple(label)
+        self.edge_keys.append((a, b, label))
         all_attrs = {"label": _label(label)} if label else {}
         all_attrs.update(attrs)
+        if (a, b, label) in self.changed_edges:
+            all_attrs.update(_CHANGED)
         self.lines.append("  " * self.indent + f"{_quote(a)} -- {_quote(b)}" + _attrs(all_attrs))
 
     def raw(self, line: str) -> None:
@@ -115,7 +137,20 @@ def setup_picture(setup: Iterable[tuple[str, ...]]) -> SetupPicture:
                 _ovs(picture, command)
         elif program == "ip":
             _ip(picture, args)
+        elif program == "fanctl":
+            _fanctl(picture, args)
     return picture
+
+
+def _fanctl(picture: SetupPicture, args: list[str]) -> None:
+    """`fanctl up -o 10.0.0.0/8 -u 172.21.3.15/16` makes the bridge fan-10."""
+    pairs = {args[i]: args[i + 1] for i in range(len(args) - 1)}
+    overlay = pairs.get("-o")
+    if args[:1] != ["up"] or not overlay:
+        return
+    name = f"fan-{overlay.split('.')[0]}"
+    details = [f"overlay {overlay}"] + ([f"underlay {pairs['-u']}"] if "-u" in pairs else [])
+    picture.links[name] = SetupLink(name, "fan bridge (fanctl)", details)
 
 
 def _brctl(picture: SetupPicture, args: list[str]) -> None:
@@ -124,6 +159,12 @@ def _brctl(picture: SetupPicture, args: list[str]) -> None:
     elif args[:1] == ["addif"] and len(args) >= 3:
         for port in args[2:]:
             picture.edges.append((args[1], port, "port"))
+    elif args[:1] == ["delif"] and len(args) >= 3:
+        for port in args[2:]:
+            if (args[1], port, "port") in picture.edges:
+                picture.edges.remove((args[1], port, "port"))
+    elif args[:1] == ["delbr"] and len(args) >= 2:
+        picture.links.pop(args[1], None)
 
 
 def _ovs_commands(args: list[str]) -> list[list[str]]:
@@ -226,9 +267,34 @@ def _type_details(words: list[str]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------- the graph
-def topology_dot(topology: Topology) -> str:
-    dot = _Dot()
-    dot.raw(f"graph [label={_label([_title(topology)])}, labelloc=t, fontname=Helvetica, "
+def topology_dot(topology: Topology, title: Iterable[str] = (),
+                 changed: Drawn | None = None, every_default_bridge: bool = False) -> str:
+    """The DOT text; `title` replaces the scenario's name and description as the caption,
+    what `changed` holds is drawn in red (a training lab's stage: what it added)."""
+    dot = _draw(topology, title, changed, every_default_bridge)
+    return "graph " + _quote(topology.name) + " {\n" + "\n".join(dot.lines) + "\n}\n"
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """The nodes (id -> label) and edges of a picture, to compare two of them."""
+
+    nodes: dict[str, tuple[str, ...]]
+    edges: frozenset[EdgeKey]
+
+
+def drawn(topology: Topology, every_default_bridge: bool = False) -> Drawn:
+    dot = _draw(topology, every_default_bridge=every_default_bridge)
+    return Drawn(dict(dot.labels), frozenset(dot.edge_keys))
+
+
+def _draw(topology: Topology, title: Iterable[str] = (), changed: Drawn | None = None,
+          every_default_bridge: bool = False) -> _Dot:
+    dot = _Dot(every_default_bridge=every_default_bridge)
+    if changed is not None:
+        dot.changed_nodes, dot.changed_edges = frozenset(changed.nodes), changed.edges
+    caption = list(title) or [_title(topology)]
+    dot.raw(f"graph [label={_label(caption)}, labelloc=t, fontname=Helvetica, "
             "fontsize=12, newrank=true, nodesep=0.3, ranksep=0.5];")
     dot.raw('node [fontname=Helvetica, fontsize=10];')
     dot.raw('edge [fontname=Helvetica, fontsize=9];')
@@ -250,7 +316,7 @@ def topology_dot(topology: Topology) -> str:
         _host_cluster(dot, host, tunnels, engine)
     for a, b, label in tunnels.edges():
         dot.edge(a, b, [label], style="dashed", color="#1f5fbf", constraint="false")
-    return "graph " + _quote(topology.name) + " {\n" + "\n".join(dot.lines) + "\n}\n"
+    return dot
 
 
 def _title(topology: Topology) -> str:
@@ -275,8 +341,8 @@ def _host_cluster(dot: _Dot, host: Host, tunnels: _Tunnels, engine: engines.Engi
     nics = {UNDERLAY_NIC: DEFAULT_SEGMENT, **{n: nic.segment for n, nic in host.interfaces.items()}}
     instance_edges = [(inst, device, nic, _nic_parent(nic)) for inst in state.instances
                       for device, nic in state.nics(inst).items() if _nic_parent(nic)]
-    implicit_bridge = DEFAULT_BRIDGE not in state.networks and any(
-        parent == DEFAULT_BRIDGE for *_, parent in instance_edges)
+    implicit_bridge = DEFAULT_BRIDGE not in state.networks and (dot.every_default_bridge or any(
+        parent == DEFAULT_BRIDGE for *_, parent in instance_edges))
 
     dot.raw(f"subgraph {_quote('cluster_' + host.name)} {{")
     dot.indent += 1
@@ -427,7 +493,9 @@ class _Tunnels:
                 continue  # multicast or an address outside the scenario: the label says it
             other, holder = self.owner[remote]
             mine = {a for a, (h, _) in self.owner.items() if h == host}
-            far = next((n for h, n, r, _ in self.ends if h == other and r in mine), holder)
+            back = [(n, lab) for h, n, r, lab in self.ends if h == other and r in mine]
+            # two tunnels between the same hosts (GRE and VXLAN): the end of the same kind
+            far = next((n for n, lab in back if lab == label), back[0][0] if back else holder)
             key = frozenset((f"{host}/{node}", f"{other}/{far}"))
             if key not in drawn:
                 drawn.add(key)
