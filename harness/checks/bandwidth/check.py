@@ -20,6 +20,7 @@ PORT = 5201
 SECONDS = 3.0  # of offered traffic
 WARMUP = 1.0  # seconds left out at the start (a limiter's burst allowance)
 OFFER_FACTOR = 2.0  # the offer is this many times the upper end of the tolerance
+OFFER_REACHED = 0.8  # below this share of the offer asked, a sender is too slow to judge by
 MIN_OFFER_MBIT = 5.0
 MAX_BYTES = 150_000_000
 SAMPLE_PACKETS = 60  # the pcap holds a sample of the stream, not all of it
@@ -87,9 +88,12 @@ def judge(expect: float, tolerance: float, sent: dict, received: dict, evidence:
                     f"{statistics.median(steady):.1f}), expected {expect:g} +- "
                     f"{tolerance:.0%} = {low:.2f}..{high:.2f}")
     within = low <= rate <= high
-    if within and sent["offered_mbit"] < high * 1.2:
-        raise Inconclusive(f"the sender offered only {sent['offered_mbit']:.1f} Mbit/s, not "
-                           f"clearly above {high:.1f}: a limit cannot be told from a slow sender")
+    # Less than was asked, on a machine that cannot even send it, proves nothing: the same
+    # starved CPU may have lost the rest on the way. More than the limit arriving does.
+    if rate <= high and sent["offered_mbit"] < sent["asked_mbit"] * OFFER_REACHED:
+        raise Inconclusive(f"the sender offered only {sent['offered_mbit']:.1f} of the "
+                           f"{sent['asked_mbit']:.1f} Mbit/s asked ({rate:.2f} arrived): a "
+                           "limit cannot be told from a slow machine")
     summary = f"{rate:.2f} Mbit/s arrived with {sent['offered_mbit']:.1f} offered"
     if within:
         return Observation(True, f"{summary}: within {tolerance:.0%} of {expect:g}",
