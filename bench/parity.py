@@ -2,13 +2,14 @@
 
     .venv/bin/python bench/parity.py [--on local vagrant inside-vm] [-o docs/parity.md] [FILES]
 
-- `local`: `harness run --substrate local` on this machine (its kernel decides what skips);
-- `vagrant`: `harness run --substrate vagrant` (every host a VM; VMs booted once);
+- `local`: `harness run -j 2 --substrate local` on this machine (its kernel decides what skips);
+- `vagrant`: `harness run -j 2 --substrate vagrant` (every host a VM; VMs booted once);
 - `inside-vm`: `harness run --substrate local` inside one VM of the vagrant substrate's pool,
   as a CI runner with a full kernel does (harness.substrates.vagrant.inside). Only the
   scenarios that need what this machine's kernel lacks (INSIDE, or --inside FILES): the VM
   has one emulated core, and the rest already run on the local substrate here.
 
+Scenarios with a `bandwidth` check run afterwards on their own (`-j 1`), on every substrate.
 Prints (and writes with -o) one table: scenario x check x substrate, each outcome with the
 reason when it is not a pass, then every row whose outcomes differ. Default FILES: the
 tutorial suite (scenarios/*.yaml). Reports of each run under /tmp/parity/SUBSTRATE.
@@ -33,29 +34,52 @@ TITLES = {"local": "local (this machine)", "vagrant": "vagrant (VMs)",
           "inside-vm": "local inside a VM"}
 
 
-def run_on(substrate: str, files: list[Path], out: Path) -> tuple[Path, float]:
-    """Run the files on one substrate; (its results.json, wall seconds)."""
+def needs_the_machine(path: Path) -> bool:
+    """A scenario that measures throughput: run on its own, not beside another one (on
+    emulated VMs two labs at once leave a sender unable to offer twice the limit)."""
+    return "bandwidth:" in path.read_text()
+
+
+def run_on(substrate: str, files: list[Path], out: Path) -> tuple[list[Path], float]:
+    """Run the files on one substrate; (its results.json files, wall seconds)."""
     out.mkdir(parents=True, exist_ok=True)
     if substrate == "inside-vm":
         from harness.substrates.vagrant.inside import run_inside
 
         started = time.monotonic()
         results = run_inside(files, out)
-        return results, time.monotonic() - started
-    argv = [HARNESS, "run", "--substrate", substrate, "--out", str(out),
-            "--json", str(out / "results.json"), *map(str, files)]
-    argv[2:2] = ["-j", "2"]  # on VMs too: the children hand their VMs back (one pool)
-    seconds, _code = timed(argv, log=out / "run.log", timeout=6 * 3600)
-    return out / "results.json", seconds
+        return [results], time.monotonic() - started
+    side_by_side = [f for f in files if not needs_the_machine(f)]
+    alone = [f for f in files if needs_the_machine(f)]
+    found, seconds = [], 0.0
+    for group, folder, jobs in ((side_by_side, out, "2"), (alone, out / "alone", "1")):
+        if not group:
+            continue
+        # -j 2 on VMs too: the children hand their VMs back (one pool)
+        argv = [HARNESS, "run", "-j", jobs, "--substrate", substrate, "--out", str(folder),
+                "--json", str(folder / "results.json"), *map(str, group)]
+        folder.mkdir(parents=True, exist_ok=True)
+        took, _code = timed(argv, log=folder / "run.log", timeout=6 * 3600)
+        seconds += took
+        found.append(folder / "results.json")
+    return found, seconds
 
 
-def outcomes(results: Path) -> dict[tuple[str, str], tuple[str, str]]:
+def results_of(substrate: str, out: Path) -> list[Path]:
+    if substrate == "inside-vm":
+        return [out / "reports" / "results.json"]
+    return [path for path in (out / "results.json", out / "alone" / "results.json")
+            if path.exists()]
+
+
+def outcomes(results: list[Path]) -> dict[tuple[str, str], tuple[str, str]]:
     """(scenario, check id) -> (outcome, reason)."""
-    data = json.loads(results.read_text())
     found = {}
-    for scenario in data.get("scenarios", []):
-        for check in scenario.get("checks", []):
-            found[(scenario["name"], check["id"])] = (check["outcome"], check.get("reason", ""))
+    for path in results:
+        for scenario in json.loads(path.read_text()).get("scenarios", []):
+            for check in scenario.get("checks", []):
+                found[(scenario["name"], check["id"])] = (check["outcome"],
+                                                          check.get("reason", ""))
     return found
 
 
@@ -113,8 +137,8 @@ def main() -> int:
     per_substrate, seconds = {}, {}
     for substrate in args.on:
         out = Path("/tmp/parity") / substrate
-        results = out / ("reports" if substrate == "inside-vm" else "") / "results.json"
-        if not (args.reuse and results.exists()):
+        results = results_of(substrate, out)
+        if not (args.reuse and results):
             chosen = files
             if substrate == "inside-vm":
                 chosen = [f.resolve() for f in args.inside or
