@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 ON = ("local", "vagrant", "inside-vm")
 #: gretap, 802.1Q, the OVS datapath, fan-map, tc police: what skips or is emulated here
 INSIDE = ("gre", "gre-ovs", "openvswitch-vlan409", "fan", "mtu-lab", "nic-limits-egress")
+WHY = "## Why they differ"
 TITLES = {"local": "local (this machine)", "vagrant": "vagrant (VMs)",
           "inside-vm": "local inside a VM"}
 
@@ -153,9 +154,11 @@ def main() -> int:
     text = report(per_substrate, seconds)
     print(text)
     if args.output:
+        # the explanations below the table are written by hand: kept across runs
+        kept = args.output.read_text().partition(WHY)[2] if args.output.exists() else ""
         args.output.write_text("# Parity: the tutorial suite on every substrate\n\n"
                                "Written by `bench/parity.py` (see bench/README.md).\n\n"
-                               + text + "\n")
+                               + text + "\n" + (f"\n{WHY}{kept}" if kept else ""))
     return 0
 
 
