@@ -12,7 +12,7 @@ import pylxd
 from pylxd.exceptions import NotFound
 
 from harness import engines
-from harness.lxd.client import connect
+from harness.lxd.client import connect, instance_state
 from harness.probes.runner import ProbeRunner
 from harness.substrates import substrate_class
 from harness.substrates.base import Lab, Substrate
@@ -59,7 +59,11 @@ class CheckContext:
         return [f"{self.engine.removed_why}; the scenario uses {', '.join(used)}"] if used else []
 
     def instance_state(self, host: str, instance: str) -> Any:
-        return self._instance(host, instance).state()
+        try:
+            return instance_state(self.client(host), instance)
+        except NotFound:
+            raise Inconclusive(f"{host} has no instance {instance!r}: that instance does "
+                               "not exist") from None
 
     def instance_devices(self, host: str, instance: str) -> dict[str, dict[str, str]]:
         return dict(self._instance(host, instance).expanded_devices)

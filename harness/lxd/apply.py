@@ -16,6 +16,7 @@ import pylxd
 from pylxd.exceptions import LXDAPIException, NotFound
 
 from harness.engines import LXD, Engine, translate
+from harness.lxd.client import instance_state
 from harness.progress import progress
 from harness.shell import CommandError
 from harness.topology import DEFAULT_BRIDGE, Host, Instance
@@ -167,7 +168,7 @@ def wait_for_addresses(host: Host, client: pylxd.Client, timeout: float = 20) ->
     converged: dict[str, float] = {}
     while pending and time.monotonic() - started < timeout:
         for name in sorted(pending):
-            state = client.instances.get(name).state()
+            state = instance_state(client, name)
             if state.status != "Running":  # stopped on purpose (`lxc stop`): nothing to wait for
                 pending.discard(name)
                 continue
@@ -181,7 +182,7 @@ def wait_for_addresses(host: Host, client: pylxd.Client, timeout: float = 20) ->
 
 
 def instance_pid(client: pylxd.Client, name: str) -> int:
-    state = client.instances.get(name).state()
+    state = instance_state(client, name)
     if state.status != "Running" or not state.pid:
         raise ApplyError(f"instance {name} is not running (status {state.status})")
     return int(state.pid)

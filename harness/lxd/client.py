@@ -15,6 +15,7 @@ from urllib.parse import quote
 import pylxd
 import requests
 from pylxd.client import get_session_for_url
+from pylxd.models.instance import InstanceState
 
 from harness.engines import LXD, Engine
 
@@ -50,3 +51,9 @@ def session_for(engine: Engine, socket: str) -> requests.Session | None:
 def connect(engine: Engine, socket: str) -> pylxd.Client:
     """A client of the daemon listening on `socket`."""
     return pylxd.Client(endpoint=socket, session=session_for(engine, socket))
+
+
+def instance_state(client: pylxd.Client, name: str) -> InstanceState:
+    """What `client.instances.get(name).state()` gives, in one request instead of two
+    (raises pylxd's NotFound when there is no such instance)."""
+    return InstanceState(client.api.instances[name].state.get().json()["metadata"])

@@ -8,8 +8,8 @@ its start, which a busy machine could use up before the stimulus was even sent. 
   (a random source MAC, EtherType 0x88b6, a random token) until its own capture, through the
   same filter, has seen it; only then is the check told "ready";
 - the window lasts until the check says its stimulus is over (`Running.stop()`, the stop
-  signal of stopping.py), plus SETTLE seconds for frames still on their way; `duration` only bounds
-  it when nobody says so.
+  signal of stopping.py), plus up to SETTLE seconds for frames still on their way (less once
+  `count` frames are in); `duration` only bounds it when nobody says so.
 """
 
 from __future__ import annotations
@@ -104,8 +104,10 @@ def sniff_window(iface: str, bpf: str | None = None, lfilter: Callable | None = 
     while not stop.is_set() and time.monotonic() < limit and sniffer.thread.is_alive():
         time.sleep(0.02)
     if stop.is_set():
-        ended = "stopped by the check"
-        time.sleep(SETTLE)
+        # frames still on their way; a capture that reaches its `count` meanwhile (or has
+        # already) can see nothing more, so it does not wait the settle out
+        sniffer.thread.join(SETTLE)
+        ended = "count reached" if not sniffer.thread.is_alive() else "stopped by the check"
     elif not sniffer.thread.is_alive():
         ended = "count reached"
     else:
