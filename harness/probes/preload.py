@@ -1,7 +1,7 @@
 """Imported once by the probe fork server, so that no probe pays for scapy's import."""
 
 import os
-from multiprocessing import process, spawn
+import sys
 
 import scapy.all  # noqa: F401
 from scapy.config import conf
@@ -22,12 +22,11 @@ from harness.probes import (  # noqa: E402, F401
     throughput,
 )
 
-# The parent's main script (see runner._start_fork_server), as the fork server would have
-# imported it for "__main__" in its preload list.
+# The parent's main script (see runner._start_fork_server): each child would run it again
+# before its probe (`harness` or `pytest` imports pydantic, pylxd, pytest...), and no probe
+# needs anything of it (a probe is a harness.probes function with JSON-able arguments).
+# multiprocessing skips that import in a child whose __main__ already has the script's path,
+# so the fork server's own __main__ takes the path instead of running the script itself.
 _main_path = os.environ.get("HARNESS_PROBE_MAIN_PATH")
-if _main_path and os.path.exists(_main_path):
-    process.current_process()._inheriting = True  # type: ignore[attr-defined]
-    try:
-        spawn.import_main_path(_main_path)
-    finally:
-        del process.current_process()._inheriting  # type: ignore[attr-defined]
+if _main_path:
+    sys.modules["__main__"].__file__ = _main_path

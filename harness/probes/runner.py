@@ -108,8 +108,9 @@ def _start_fork_server() -> None:
     its target: for `harness` or `pytest` that re-imports pydantic, pylxd, pytest... and
     makes a probe cost 0.2 s instead of 0.03 s. Python 3.11's fork server ignores
     "__main__" in its preload list (it looks for a key that the preparation data never
-    has), so `preload` imports the script itself, named by this environment variable;
-    children then find it imported already.
+    has); `preload`, told the script by this environment variable, gives the server's
+    `__main__` its path, so that children take it as imported already (and nobody
+    imports it: no probe needs it).
     """
     from multiprocessing import forkserver, spawn
 
