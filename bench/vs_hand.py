@@ -7,11 +7,14 @@ checks), and bench/scale.yaml.j2 with 2 hosts x 2 instances against bench/hand/r
 (two hosts, 12 pings). Both sides build the same namespaces and LXD daemons from the same
 image, probe, and tear everything down; each is timed as a whole command. Runs alternate
 harness / by hand, and the ratio harness / by hand is taken pair by pair (target <= 1.0).
+The harness's own phases (results.json) are shown too: "outside" is its wall time less the
+run itself (Python's start and imports, scenario loading, the reports, the exit).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -42,22 +45,38 @@ def main() -> int:
         log = Path(out) / "log"
         for case, (scenario, by_hand) in CASES.items():
             ours, theirs, failures = [], [], []
+            phases: dict[str, list[float]] = {}
             for _ in range(args.runs):
+                (Path(out) / "results.json").unlink(missing_ok=True)  # never the last run's
                 wall, code = timed([HARNESS, "run", "--out", out, *scenario], log=log)
                 ours.append(wall)
                 failures += [f"harness exit {code}"] if code else []
+                for phase, seconds in _phases(Path(out) / "results.json", wall).items():
+                    phases.setdefault(phase, []).append(seconds)
                 wall, code = timed(by_hand, log=log, env=image)
                 theirs.append(wall)
                 failures += [f"by hand exit {code}"] if code else []
             ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
             rows.append([case, spread(ours), spread(theirs),
                          f"{median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})",
+                         ", ".join(f"{k} {median(v):.2f}" for k, v in phases.items()),
                          ", ".join(failures) or "all passed"])
         if any("exit" in row[-1] for row in rows):
             print(log.read_text()[-3000:])
-    print(table(["case", "harness s", "by hand s", "harness / by hand", "outcome"], rows))
+    print(table(["case", "harness s", "by hand s", "harness / by hand", "harness phases s",
+                 "outcome"], rows))
     print(f"{args.runs} alternating runs per case; medians (min-max). " + machine_note())
     return 0
+
+
+def _phases(results: Path, wall: float) -> dict[str, float]:
+    """up / apply / checks / down of the run, and "outside": the rest of its wall time."""
+    try:
+        run = json.loads(results.read_text())
+    except (OSError, ValueError):
+        return {}
+    phases = dict(run["scenarios"][0]["phases"]) if run.get("scenarios") else {}
+    return {**phases, "outside": wall - run.get("duration", wall)}
 
 
 if __name__ == "__main__":
