@@ -53,6 +53,8 @@ def describe(packet) -> dict:
         inner = gre.payload  # Ethernet (0x6558) or IP: the addresses the tunnel carries
         if inner.haslayer(IP):
             info.update(inner_src=inner[IP].src, inner_dst=inner[IP].dst)
+        elif inner.haslayer(ARP):  # a ping's first frames: who has the target's address
+            info.update(inner_src=inner[ARP].psrc, inner_dst=inner[ARP].pdst, inner_arp=True)
     if packet.haslayer(BOOTP):
         info.update(bootp_op=int(packet[BOOTP].op), yiaddr=packet[BOOTP].yiaddr)
     return info

@@ -118,7 +118,10 @@ class Lab:
                        f"(it has: {known})")
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2))
+        # written aside, then renamed: `harness gc` in another process never reads half of it
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        partial.write_text(json.dumps(asdict(self), indent=2))
+        os.replace(partial, path)
 
     @classmethod
     def load(cls, path: Path) -> Lab:

@@ -4,8 +4,9 @@ An instance of the first host pings an instance of the second while every NIC of
 host is sniffed for IP protocol 47 (on the local substrate at the NICs' fabric-side ends).
 Present when the pings are answered and GRE packets carrying Ethernet (protocol 0x6558, as
 LXD's gretap tunnels and Open vSwitch GRE ports send) and the pings themselves (inner
-addresses: the two instances) went both ways between an address of one host and an address
-of the other, all with `key` when one is given. Other GRE on the wire does not count.
+addresses: the two instances, in IP or in the ARP that precedes it) went both ways between an
+address of one host and an address of the other, all with `key` when one is given. Other GRE
+on the wire does not count.
 
 LXD's GRE tunnels need the kernel's gretap; GRE ports of Open vSwitch's userspace datapath
 do not, so the check needs `openvswitch` instead when either host runs OVS.
@@ -140,8 +141,8 @@ def _hex(value: int | None) -> str:
 
 def _describe(packet: dict) -> str:
     key = packet.get("gre_key")
-    inner = (f": {packet['inner_src']} > {packet['inner_dst']}" if "inner_src" in packet
-             else "")
+    inner = (f": {'ARP ' if packet.get('inner_arp') else ''}{packet['inner_src']} > "
+             f"{packet['inner_dst']}" if "inner_src" in packet else "")
     return (f"[{packet['nic']}] {packet.get('src')} > {packet.get('dst')} GRE protocol "
             f"{_hex(packet.get('gre_proto'))}" + (f" key {key}" if key is not None else " no key")
             + inner)
