@@ -75,6 +75,11 @@ def collect(work_root: Path, dry_run: bool = False, vms: bool = False) -> GcRepo
 def _collect_runs(work_root: Path, dry_run: bool, report: GcReport) -> None:
     kept_up = _kept_up(work_root)
     for folder in sorted(p for p in work_root.iterdir() if (p / "lab.json").is_file()):
+        if _emptied_by_a_kill(folder):
+            if not dry_run:
+                shutil.rmtree(folder, ignore_errors=True)
+            report.reaped.append(folder.name)
+            continue
         try:
             lab = Lab.load(folder / "lab.json")
         except (OSError, ValueError, TypeError, KeyError) as exc:
@@ -95,6 +100,21 @@ def _collect_runs(work_root: Path, dry_run: bool, report: GcReport) -> None:
         if not dry_run:
             report.problems += reap(lab)
         report.reaped.append(lab.run_id)
+
+
+def _emptied_by_a_kill(folder: Path) -> bool:
+    """A folder holding only an empty lab.json, a minute old, and no namespace of its run:
+    a run killed while it wrote its first lab.json (before lab.json was written aside and
+    renamed), so it recorded, and made, nothing."""
+    lab_json = folder / "lab.json"
+    try:
+        if lab_json.stat().st_size or time.time() - lab_json.stat().st_mtime < 60:
+            return False
+    except OSError:
+        return False
+    if any(path.name != "lab.json" for path in folder.iterdir()):
+        return False
+    return not procs.run_namespaces(folder.name)
 
 
 def _running_owner(lab_json: Path) -> int | None:

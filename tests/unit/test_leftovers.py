@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -134,3 +135,16 @@ def test_nested_blocks_deliver_once_at_the_outermost_end():
             assert inner.signals == [signal.SIGINT]
             reached = True
     assert reached
+
+
+def test_gc_removes_a_folder_whose_run_died_writing_its_first_lab_json(tmp_path):
+    """Seen here: a run killed while writing lab.json left an empty one, and every later
+    `harness gc` (the first step of `make test`) failed on it."""
+    for run_id, age in (("ccc333", 120), ("ddd444", 5)):
+        (tmp_path / run_id).mkdir()
+        (tmp_path / run_id / "lab.json").write_text("")
+        os.utime(tmp_path / run_id / "lab.json", (time.time() - age,) * 2)
+    report = collect(tmp_path)
+    assert report.reaped == ["ccc333"] and not (tmp_path / "ccc333").exists()
+    # written a moment ago: perhaps being written now, so not touched
+    assert (tmp_path / "ddd444").is_dir() and "ddd444" in report.problems[0]
