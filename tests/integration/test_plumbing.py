@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 
 import pytest
@@ -13,20 +12,13 @@ from harness.substrates.plumbing import IpBatch, write_sysctls
 pytestmark = pytest.mark.root
 
 
-@pytest.fixture
-def netns():
-    name = f"hl-pt{secrets.token_hex(2)}-scratch"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    yield name
-    subprocess.run(["ip", "netns", "del", name], check=False)
-
-
 def sysctl(netns: str, key: str) -> str:
     return subprocess.run(["ip", "netns", "exec", netns, "sysctl", "-n", key],
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
-def test_sysctls_land_in_the_namespace_only(netns):
+def test_sysctls_land_in_the_namespace_only(scratch_netns):
+    netns = scratch_netns
     before = subprocess.run(["sysctl", "-n", "net.ipv6.conf.default.disable_ipv6"],
                             capture_output=True, text=True).stdout.strip()
     write_sysctls(netns, {"net.ipv6.conf.default.disable_ipv6": "1"})
@@ -35,7 +27,8 @@ def test_sysctls_land_in_the_namespace_only(netns):
                           capture_output=True, text=True).stdout.strip() == before
 
 
-def test_batch_runs_in_order_and_names_the_failing_command(netns):
+def test_batch_runs_in_order_and_names_the_failing_command(scratch_netns):
+    netns = scratch_netns
     batch = IpBatch()
     batch.add(netns, "scratch", "link", "add", "br9", "type", "bridge")
     batch.add(netns, "scratch", "link", "set", "br9", "up")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import secrets
 import subprocess
 from pathlib import Path
 
@@ -23,14 +22,6 @@ from harness.substrates.runs import new_run_id
 from harness.topology import UPSTREAM, Host, Peer, Segment, Topology
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def shared():
-    name = f"hl-sf{secrets.token_hex(2)}-scratch"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    yield name
-    subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 def links(netns: str) -> set[str]:
@@ -65,7 +56,8 @@ def tear_down(lab: Lab) -> None:
     assert fabric.remove_segments(lab) == []
 
 
-def test_a_segment_joins_any_number_of_nics_and_goes_without_a_trace(tmp_path, shared):
+def test_a_segment_joins_any_number_of_nics_and_goes_without_a_trace(tmp_path, scratch_netns):
+    shared = scratch_netns  # the fabric namespace the labs share
     lab = bring_up(tmp_path, shared)
     vm = f"hl-{lab.run_id}-vm"  # a namespace standing in for the VM, a veth for its tap
     try:
@@ -103,7 +95,8 @@ def test_a_segment_joins_any_number_of_nics_and_goes_without_a_trace(tmp_path, s
     assert not [n for n in procs.run_namespaces(lab.run_id)]
 
 
-def test_two_labs_side_by_side_never_share_a_name(tmp_path, shared):
+def test_two_labs_side_by_side_never_share_a_name(tmp_path, scratch_netns):
+    shared = scratch_netns  # the fabric namespace the labs share
     first, second = bring_up(tmp_path, shared), bring_up(tmp_path, shared)
     try:
         mine = [{*first.segments.values(),

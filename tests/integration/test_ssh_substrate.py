@@ -10,7 +10,6 @@ forward, the inventory, and that a probe run remotely returns what it returns lo
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import socket
 import socketserver
@@ -95,15 +94,6 @@ def remote(sshd):
     host = RemoteHost("host1", _target(sshd))
     yield host
     host.close()
-
-
-@pytest.fixture
-def scratch_netns():
-    name = f"hl-sshtest-{secrets.token_hex(3)}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-    yield name
-    subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 def test_commands_run_with_exit_codes_stdin_and_errors_that_name_the_host(remote):
