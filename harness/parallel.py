@@ -19,8 +19,8 @@ from pathlib import Path
 
 from harness.report.graph import topology_svg
 from harness.results import CheckResult, Outcome, RunResult, ScenarioResult
-from harness.substrates.runs import WORK_ROOT
-from harness.substrates.vagrant.pool import hand_idle_vms_to_me, pool_for, shutdown_all
+from harness.substrates import procs
+from harness.substrates.runs import VM_OWNER_ENV, WORK_ROOT
 from harness.topology import Topology
 
 
@@ -32,12 +32,16 @@ def child_argv(topology: Topology, json_path: Path, forwarded: list[str]) -> lis
 def run_side_by_side(topologies: list[Topology], jobs: int, forwarded: list[str],
                      work_root: Path = WORK_ROOT) -> tuple[list[ScenarioResult], bool]:
     """Run every scenario in a child, at most `jobs` at once; return results and interrupted."""
-    env = {**os.environ, "HARNESS_PROGRESS": "plain", **hand_idle_vms_to_me()}
+    # the VMs a child leaves idle are this process's, for the next child, until it ends
+    me = f"{os.getpid()} {procs.start_time(os.getpid()) or 0}"
+    env = {**os.environ, "HARNESS_PROGRESS": "plain", VM_OWNER_ENV: me}
     try:
         return _run_children(topologies, jobs, forwarded, env)
     finally:
-        if (work_root / "vm-pool").is_dir():
-            pool_for(work_root)  # the idle VMs the children handed over: gone now
+        if (work_root / "vm-pool").is_dir():  # imported only then: it brings SSH and more
+            from harness.substrates.vagrant.pool import pool_for, shutdown_all
+
+            pool_for(work_root)
             for problem in shutdown_all():
                 print(f"harness: {problem}", file=sys.stderr)
 

@@ -13,6 +13,9 @@ from pathlib import Path
 #: where labs keep their work folders (WORK_ROOT/RID), caches and `harness up` state
 WORK_ROOT = Path(os.environ.get("HARNESS_WORKDIR", "/var/tmp/lxd-harness"))
 NETNS_PREFIX = "hl-"
+#: "PID START" of the process the VMs a run leaves idle go to: `harness run -j` runs each
+#: scenario in a child of its own, and the VMs must outlive the child to serve the next one
+VM_OWNER_ENV = "HARNESS_VM_OWNER"
 
 
 def new_run_id() -> str:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness.substrates import procs
-from harness.substrates.vagrant.pool import DATA_NICS, OWNER_ENV, Pool, Slot
+from harness.substrates.runs import VM_OWNER_ENV
+from harness.substrates.vagrant.pool import DATA_NICS, Pool, Slot
 from harness.substrates.vagrant.render import VmShape
 
 
@@ -92,15 +93,15 @@ def test_release_gives_the_vm_back_used_and_shutdown_destroys_only_our_idle_ones
 
 def test_a_child_of_run_j_hands_its_idle_vms_to_its_parent(pool, monkeypatch):
     """`harness run -j` runs each scenario in a child: the VMs a child leaves idle belong
-    to the parent (OWNER_ENV), so the child's end does not destroy them; the parent's does."""
+    to the parent (VM_OWNER_ENV), so the child's end does not destroy them; the parent's does."""
     parent = os.getppid()
-    monkeypatch.setenv(OWNER_ENV, f"{parent} {procs.start_time(parent)}")
+    monkeypatch.setenv(VM_OWNER_ENV, f"{parent} {procs.start_time(parent)}")
     slots = pool.acquire("run001", {"host1": 1}, box="box1", driver="qemu")
     assert pool.load(slots[0].id).owner_pid == os.getpid()  # in use: the child's
     assert pool.release(slots[0].id) == []
     assert pool.load(slots[0].id).owner_pid == parent
     assert pool.shutdown() == [] and pool.destroyed == []  # the child ends: the VM stays
-    monkeypatch.setenv(OWNER_ENV, "999999 1")  # a parent that is gone: this process keeps it
+    monkeypatch.setenv(VM_OWNER_ENV, "999999 1")  # a parent that is gone: this process keeps it
     monkeypatch.setattr(Pool, "revert", lambda self, slot: None)
     slots = pool.acquire("run002", {"host1": 1}, box="box1", driver="qemu")
     assert pool.release(slots[0].id) == []

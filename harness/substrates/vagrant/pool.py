@@ -43,7 +43,7 @@ from harness.substrates.base import SubstrateError
 from harness.substrates.capabilities import Capabilities
 from harness.substrates.gc import GcReport
 from harness.substrates.remote import RemoteHost, SshTarget, probe_capabilities
-from harness.substrates.runs import new_run_id
+from harness.substrates.runs import VM_OWNER_ENV, new_run_id
 from harness.substrates.vagrant.box import BOX_DIR, locked
 from harness.substrates.vagrant.cli import VagrantCli
 from harness.substrates.vagrant.libvirtd import (
@@ -66,9 +66,6 @@ from harness.substrates.vagrant.render import (
 log = logging.getLogger(__name__)
 
 KEEP_ENV = "HARNESS_KEEP_VMS"
-#: "PID START" of the process idle VMs go back to: `harness run -j` runs each scenario in a
-#: child of its own, and the VMs must outlive the child to serve the next scenario
-OWNER_ENV = "HARNESS_VM_OWNER"
 SNAPSHOT = "clean"
 #: data NICs of a VM at least (eth0 and up to three `interfaces:`); more when a host needs
 DATA_NICS = 4
@@ -261,7 +258,7 @@ class Pool:
 
     def _own(self, slot: Slot, *, handed_over: bool = False) -> None:
         """This process owns the slot; an idle one (`handed_over`) goes to the process named
-        by OWNER_ENV instead, when that one runs."""
+        by VM_OWNER_ENV instead, when that one runs."""
         slot.owner_pid, slot.owner_start = (idle_owner() if handed_over
                                             else (os.getpid(), procs.start_time(os.getpid()) or 0))
 
@@ -540,19 +537,13 @@ def unplug(slot: Slot) -> list[str]:
 
 
 def idle_owner() -> tuple[int, int]:
-    """(pid, start time) of the process an idle VM belongs to: OWNER_ENV's while it runs,
+    """(pid, start time) of the process an idle VM belongs to: VM_OWNER_ENV's while it runs,
     else this one."""
-    given = os.environ.get(OWNER_ENV, "").split()
+    given = os.environ.get(VM_OWNER_ENV, "").split()
     if len(given) == 2 and given[0].isdigit() and given[1].isdigit() \
             and procs.is_running(int(given[0]), int(given[1])):
         return int(given[0]), int(given[1])
     return os.getpid(), procs.start_time(os.getpid()) or 0
-
-
-def hand_idle_vms_to_me() -> dict[str, str]:
-    """The environment for children whose idle VMs this process takes over (and destroys
-    at its end, with `shutdown_all`)."""
-    return {OWNER_ENV: f"{os.getpid()} {procs.start_time(os.getpid()) or 0}"}
 
 
 # ---------------------------------------------------------------------- one pool per process
