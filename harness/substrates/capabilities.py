@@ -12,35 +12,44 @@ from harness.hostnet import ovs
 from harness.shell import run
 from harness.substrates.runs import scratch_netns
 
-#: feature -> (what a skip says when it is missing, argv lists to try in order; all must work)
+#: feature -> (what a skip says when it is missing, commands to try in order inside a scratch
+#: namespace; all must work)
 _PROBES: dict[str, tuple[str, list[list[str]]]] = {
-    "vxlan": ("kernel has no vxlan", [["link", "add", "vx0", "type", "vxlan", "id", "1",
-                                       "dstport", "4789"]]),
+    "vxlan": ("kernel has no vxlan", [
+        ["ip", "link", "add", "vx0", "type", "vxlan", "id", "1", "dstport", "4789"]]),
     "vxlan_external": ("kernel has no vxlan external mode", [
-        ["link", "add", "vx1", "type", "vxlan", "external", "dstport", "4790"]]),
-    "gretap": ("kernel has no gretap", [["link", "add", "gt0", "type", "gretap",
-                                         "local", "127.0.0.1", "remote", "127.0.0.2"]]),
+        ["ip", "link", "add", "vx1", "type", "vxlan", "external", "dstport", "4790"]]),
+    "gretap": ("kernel has no gretap", [
+        ["ip", "link", "add", "gt0", "type", "gretap", "local", "127.0.0.1",
+         "remote", "127.0.0.2"]]),
     "8021q": ("kernel has no 802.1Q VLAN devices", [
-        ["link", "add", "ve0", "type", "veth", "peer", "name", "ve1"],
-        ["link", "add", "link", "ve0", "name", "ve0.5", "type", "vlan", "id", "5"]]),
+        ["ip", "link", "add", "ve0", "type", "veth", "peer", "name", "ve1"],
+        ["ip", "link", "add", "link", "ve0", "name", "ve0.5", "type", "vlan", "id", "5"]]),
     "vlan_filtering": ("kernel bridge has no vlan_filtering", [
-        ["link", "add", "br0", "type", "bridge", "vlan_filtering", "1"]]),
+        ["ip", "link", "add", "br0", "type", "bridge", "vlan_filtering", "1"]]),
     "macvlan": ("kernel has no macvlan", [
-        ["link", "add", "mp0", "type", "veth", "peer", "name", "mp1"],
-        ["link", "add", "mv0", "link", "mp0", "type", "macvlan", "mode", "bridge"]]),
-    "ipip": ("kernel has no ipip", [["link", "add", "ip0", "type", "ipip",
-                                     "local", "127.0.0.1", "remote", "127.0.0.2"]]),
-    "geneve": ("kernel has no geneve", [["link", "add", "gn0", "type", "geneve", "id", "1",
-                                         "remote", "127.0.0.2"]]),
-    "dummy": ("kernel has no dummy devices", [["link", "add", "du0", "type", "dummy"]]),
+        ["ip", "link", "add", "mp0", "type", "veth", "peer", "name", "mp1"],
+        ["ip", "link", "add", "mv0", "link", "mp0", "type", "macvlan", "mode", "bridge"]]),
+    "ipip": ("kernel has no ipip", [
+        ["ip", "link", "add", "ip0", "type", "ipip", "local", "127.0.0.1",
+         "remote", "127.0.0.2"]]),
+    "geneve": ("kernel has no geneve", [
+        ["ip", "link", "add", "gn0", "type", "geneve", "id", "1", "remote", "127.0.0.2"]]),
+    "dummy": ("kernel has no dummy devices", [["ip", "link", "add", "du0", "type", "dummy"]]),
     "fan_map": ("kernel has no Ubuntu fan-map patch", [
-        ["link", "add", "fan0", "type", "vxlan", "id", "3", "dstport", "0",
+        ["ip", "link", "add", "fan0", "type", "vxlan", "id", "3", "dstport", "0",
          "fan-map", "10.0.0.0/8:172.21.0.0/16"]]),
+    "tc_police": ("kernel has no tc police action (act_police), which a NIC's limits.egress "
+                  "needs", [
+        ["ip", "link", "add", "tp0", "type", "veth", "peer", "name", "tp1"],
+        ["tc", "qdisc", "add", "dev", "tp0", "handle", "ffff:", "ingress"],
+        ["tc", "filter", "add", "dev", "tp0", "parent", "ffff:", "protocol", "all", "u32",
+         "match", "u32", "0", "0", "police", "rate", "1mbit", "burst", "10k", "drop"]]),
 }
 
 
 #: every feature `probe` answers for (a cached answer lacking one is probed again)
-_FEATURES = (*_PROBES, "openvswitch_datapath", "tc_police", "nftables")
+_FEATURES = (*_PROBES, "openvswitch_datapath", "nftables")
 
 
 @dataclass
@@ -61,24 +70,6 @@ def _probe_openvswitch(netns: str) -> bool:
     return "ovs_datapath" in families
 
 
-#: the tc police action (act_police), which LXD's `limits.egress` uses on the host veth
-_TC_POLICE_STEPS = [
-    ["ip", "-n", "{netns}", "link", "add", "tp0", "type", "veth", "peer", "name", "tp1"],
-    ["tc", "-n", "{netns}", "qdisc", "add", "dev", "tp0", "handle", "ffff:", "ingress"],
-    ["tc", "-n", "{netns}", "filter", "add", "dev", "tp0", "parent", "ffff:", "protocol",
-     "all", "u32", "match", "u32", "0", "0", "police", "rate", "1mbit", "burst", "10k", "drop"]]
-_TC_POLICE_MISSING = ("kernel has no tc police action (act_police), which a NIC's "
-                      "limits.egress needs")
-
-
-def _tc_police_steps(netns: str) -> list[list[str]]:
-    return [[arg.format(netns=netns) for arg in step] for step in _TC_POLICE_STEPS]
-
-
-def _probe_tc_police(netns: str) -> bool:
-    return all(run(step, check=False).returncode == 0 for step in _tc_police_steps(netns))
-
-
 def probe(cache_dir: Path | None = None, netns: str | None = None) -> Capabilities:
     """Try every feature once per boot of this kernel (the answer is cached by boot id).
 
@@ -94,8 +85,7 @@ def probe(cache_dir: Path | None = None, netns: str | None = None) -> Capabiliti
     run(["ip", "netns", "add", netns])
     try:
         for feature, (missing, steps) in _PROBES.items():
-            ok = all(run(["ip", "-n", netns, *step], check=False).returncode == 0
-                     for step in steps)
+            ok = all(run(step, netns=netns, check=False).returncode == 0 for step in steps)
             caps.works[feature] = ok
             if not ok:
                 caps.notes[feature] = missing
@@ -103,9 +93,6 @@ def probe(cache_dir: Path | None = None, netns: str | None = None) -> Capabiliti
         if not caps.works["openvswitch_datapath"]:
             caps.notes["openvswitch_datapath"] = (
                 "kernel has no openvswitch datapath (Open vSwitch falls back to userspace)")
-        caps.works["tc_police"] = _probe_tc_police(netns)
-        if not caps.works["tc_police"]:
-            caps.notes["tc_police"] = _TC_POLICE_MISSING
         nft = run(["nft", "list", "tables"], netns=netns, check=False)
         caps.works["nftables"] = nft.returncode == 0
         if nft.returncode != 0:
@@ -142,8 +129,7 @@ if nft list tables >/dev/null 2>&1; then echo "nftables 1"; else echo "nftables 
 """
 _SCRIPT_MISSING = {"openvswitch": "Open vSwitch does not run",
                    "openvswitch_datapath": "kernel has no openvswitch datapath",
-                   "nftables": "nftables does not work",
-                   "tc_police": _TC_POLICE_MISSING}
+                   "nftables": "nftables does not work"}
 
 
 def probe_script() -> str:
@@ -152,11 +138,10 @@ def probe_script() -> str:
     scratch = scratch_netns()
     lines = [f"ip netns add {scratch}"]
     for feature, (_, steps) in _PROBES.items():
-        tries = " && ".join(shlex.join(["ip", "-n", scratch, *step]) for step in steps)
+        tries = " && ".join(shlex.join(["ip", "netns", "exec", scratch, *step])
+                            for step in steps)
         lines.append(f"if {tries} 2>/dev/null; then echo '{feature} 1'; "
                      f"else echo '{feature} 0'; fi")
-    tries = " && ".join(shlex.join(step) for step in _tc_police_steps(scratch))
-    lines.append(f"if {tries} 2>/dev/null; then echo 'tc_police 1'; else echo 'tc_police 0'; fi")
     lines.append(f"ip netns del {scratch}")
     return "\n".join(lines) + _SCRIPT_TAIL
 
