@@ -381,17 +381,23 @@ def prepare_lxd(host: Host, node: HostNode, remote: RemoteHost, image: Path) -> 
     engine = engines.get(node.engine)
     started = time.monotonic()
     remote.ship_probes()
-    try:
-        remote.run(engine.admin_argv("waitready", "--timeout=120"), timeout=150)
-    except CommandError as exc:
-        # the Debian packages' systemd units are named as the engines are: lxd, incus
-        status = remote.run(["systemctl", "status", "--no-pager", engine.name], check=False)
-        raise SubstrateError(f"{host.name}: {engine.title} did not start:\n{exc.output}\n"
-                             f"{status.stdout[-1500:]}") from exc
+    wait_for_daemon(remote, engine, host.name, timeout=120)
     remote.run(engine.admin_argv("init", "--preseed"), input=preseed(host))
     node.pids.append(remote.forward_lxd_socket(Path(node.lxd_socket), engine=engine))
     ensure_image(connect(engine, node.lxd_socket), image)
     progress.info("%s: %s ready in %.1f s", host.name, engine.title, time.monotonic() - started)
+
+
+def wait_for_daemon(remote: RemoteHost, engine: engines.Engine, who: str,
+                    timeout: int) -> None:
+    """Until the host's LXD (or Incus) answers; if it never does, its unit's status says why."""
+    try:
+        remote.run(engine.admin_argv("waitready", f"--timeout={timeout}"), timeout=timeout + 30)
+    except CommandError as exc:
+        # the Debian packages' systemd units are named as the engines are: lxd, incus
+        status = remote.run(["systemctl", "status", "--no-pager", engine.name], check=False)
+        raise SubstrateError(f"{who}: {engine.title} did not start:\n{exc.output}\n"
+                             f"{status.stdout[-1500:]}") from exc
 
 
 def probe_capabilities(remote: RemoteHost) -> Capabilities:

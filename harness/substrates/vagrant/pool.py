@@ -42,7 +42,12 @@ from harness.substrates import procs
 from harness.substrates.base import SubstrateError
 from harness.substrates.capabilities import Capabilities
 from harness.substrates.gc import GcReport
-from harness.substrates.remote import RemoteHost, SshTarget, probe_capabilities
+from harness.substrates.remote import (
+    RemoteHost,
+    SshTarget,
+    probe_capabilities,
+    wait_for_daemon,
+)
 from harness.substrates.runs import VM_OWNER_ENV, new_run_id
 from harness.substrates.vagrant.box import BOX_DIR, locked
 from harness.substrates.vagrant.cli import VagrantCli
@@ -311,14 +316,8 @@ class Pool:
             # With ip_gre loaded, every new namespace gets gre0/gretap0/erspan0 fallback
             # devices, and the busybox image's DHCP client would pick one instead of eth0.
             remote.run(["sysctl", "-qw", "net.core.fb_tunnels_only_for_init_net=2"])
-            engine = engines.LXD  # the box's engine (vagrant/box/build.sh)
-            try:
-                remote.run(engine.admin_argv("waitready", "--timeout=300"), timeout=330)
-            except CommandError as exc:
-                status = remote.run(["systemctl", "status", "--no-pager", engine.name],
-                                    check=False)
-                raise SubstrateError(f"VM {slot.id}: {engine.title} did not start:\n"
-                                     f"{exc.output}\n{status.stdout[-1500:]}") from exc
+            # the box's engine (vagrant/box/build.sh)
+            wait_for_daemon(remote, engines.LXD, f"VM {slot.id}", timeout=300)
             caps: Capabilities = probe_capabilities(remote)
             slot.capabilities, slot.capability_notes = caps.works, caps.notes
             remote.run(["sync"])
