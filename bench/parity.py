@@ -38,7 +38,9 @@ TITLES = {"local": "local (this machine)", "vagrant": "vagrant (VMs)",
 def needs_the_machine(path: Path) -> bool:
     """A scenario that measures throughput: run on its own, not beside another one (on
     emulated VMs two labs at once leave a sender unable to offer twice the limit)."""
-    return "bandwidth:" in path.read_text()
+    from harness.scenario import load_scenario
+
+    return any(check.type == "bandwidth" for check in load_scenario(path).checks)
 
 
 def run_on(substrate: str, files: list[Path], out: Path) -> tuple[list[Path], float]:
@@ -50,8 +52,8 @@ def run_on(substrate: str, files: list[Path], out: Path) -> tuple[list[Path], fl
         started = time.monotonic()
         results = run_inside(files, out)
         return [results], time.monotonic() - started
-    side_by_side = [f for f in files if not needs_the_machine(f)]
     alone = [f for f in files if needs_the_machine(f)]
+    side_by_side = [f for f in files if f not in alone]
     found, seconds = [], 0.0
     for group, folder, jobs in ((side_by_side, out, "2"), (alone, out / "alone", "1")):
         if not group:
